@@ -1,0 +1,6 @@
+/* placeholder: being written */
+int main(void);
+int main(void)
+{
+	return 77;
+}
