@@ -159,7 +159,7 @@ UIOMMU_EXPORT int uiommu_domain_lookup(struct uiommu_domain *domain, uint64_t io
 /* ---- devices ---- */
 
 struct uiommu_device_cfg {
-	unsigned int iotlb_entries; /* power of two; 0 means 64; 1 disables caching */
+	unsigned int iotlb_entries; /* power of two; 0 means 64 */
 	unsigned int fault_log;     /* faults kept for uiommu_device_fault_pop; 0 means 64 */
 };
 
