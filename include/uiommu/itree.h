@@ -36,14 +36,18 @@ UIOMMU_EXPORT void uiommu_itree_init(struct uiommu_itree *tree);
 UIOMMU_EXPORT void uiommu_itree_insert(struct uiommu_itree *tree, struct uiommu_itree_node *node);
 UIOMMU_EXPORT void uiommu_itree_remove(struct uiommu_itree *tree, struct uiommu_itree_node *node);
 
-/* In-order (by start) iteration over every node; NULL at the end. */
+/*
+ * In-order iteration over every node; NULL at the end. The order is by start,
+ * then by last; fully equal nodes come in insertion order.
+ */
 UIOMMU_EXPORT struct uiommu_itree_node *uiommu_itree_first(const struct uiommu_itree *tree);
 UIOMMU_EXPORT struct uiommu_itree_node *uiommu_itree_next(const struct uiommu_itree_node *node);
 
 /*
  * In-order iteration over the nodes that overlap [start, last]: iter_first
  * returns the overlapping node with the lowest start, iter_next the following
- * one, NULL at the end.
+ * one, NULL at the end. @node must come from iter_first or iter_next on the
+ * same [start, last], and the tree must not change during the walk.
  */
 UIOMMU_EXPORT struct uiommu_itree_node *
 uiommu_itree_iter_first(const struct uiommu_itree *tree, uint64_t start, uint64_t last);

@@ -19,7 +19,9 @@ static void test_range_last_rejects_zero_length_and_wrap(void **state)
 	assert_int_equal(uiommu__range_last(0, 0, &last), -EOVERFLOW);
 	assert_int_equal(uiommu__range_last(5, 0, &last), -EOVERFLOW);
 	assert_int_equal(uiommu__range_last(UINT64_MAX, 2, &last), -EOVERFLOW);
-	assert_int_equal(uiommu__range_last(1, UINT64_MAX, &last), -EOVERFLOW);
+	assert_int_equal(uiommu__range_last(2, UINT64_MAX, &last), -EOVERFLOW);
+	assert_int_equal(uiommu__range_last(1, UINT64_MAX, &last), 0);
+	assert_true(last == UINT64_MAX);
 	assert_int_equal(uiommu__range_last(0, UINT64_MAX, &last), 0);
 	assert_true(last == UINT64_MAX - 1);
 	assert_int_equal(uiommu__range_last(UINT64_MAX, 1, &last), 0);
