@@ -320,6 +320,24 @@ static void count_leaf(struct uiommu_domain *d, unsigned int level, int64_t delt
 	d->stats.mapped_bytes += (uint64_t)delta * level_size(d, level);
 }
 
+/*
+ * Stores a leaf. The slot may hold a table left empty by an earlier unmap (the
+ * range was checked to have no leaf): the leaf replaces it, and the old
+ * subtree is freed once no walker can be inside it.
+ */
+static void install_leaf(struct uiommu_domain *d, struct pt_node *n, unsigned int level,
+			 unsigned int idx, uint64_t pte)
+{
+	uint64_t old = atomic_exchange_explicit(&n->pte[idx], pte, memory_order_acq_rel);
+
+	if (!pte_is_table(old)) {
+		n->nr_used++;
+		return;
+	}
+	domain_drain(d);
+	subtree_free(d, pte_table(old), level - 1);
+}
+
 static int map_range(struct uiommu_domain *d, uint64_t iova, uint64_t length, uintptr_t host,
 		     uint32_t prot, uint64_t *done)
 {
@@ -332,9 +350,7 @@ static int map_range(struct uiommu_domain *d, uint64_t iova, uint64_t length, ui
 
 		if (rc)
 			return rc;
-		atomic_store_explicit(&n->pte[pt_index(d->fmt, level, at)],
-				      leaf_pte(host + *done, prot), memory_order_release);
-		n->nr_used++;
+		install_leaf(d, n, level, pt_index(d->fmt, level, at), leaf_pte(host + *done, prot));
 		count_leaf(d, level, 1);
 		*done += level_size(d, level);
 	}

@@ -224,6 +224,24 @@ static void test_unmap_part_of_large_leaf_splits_and_keeps_rest(void **state)
 	uiommu_domain_destroy(d);
 }
 
+static void test_large_leaf_over_a_table_emptied_by_unmap_replaces_it(void **state)
+{
+	struct uiommu_domain *d = domain_new(UIOMMU_PT_X86, 0);
+	char *host = host_alloc(4 * MiB, 2 * MiB);
+	struct uiommu_domain_stats st0, st1;
+
+	(void)state;
+	assert_int_equal(uiommu_domain_map(d, 2 * MiB + 4096, host, 4096, UIOMMU_PROT_READ), 0);
+	uiommu_domain_get_stats(d, &st0);
+	/* The level-0 table stays: the unmap does not cover its whole span. */
+	assert_int_equal(uiommu_domain_unmap(d, 2 * MiB + 4096, 4096, NULL), 0);
+	assert_int_equal(uiommu_domain_map(d, 2 * MiB, host, 2 * MiB, UIOMMU_PROT_READ), 0);
+	assert_true(leaf_size_at(d, 2 * MiB + 4096) == 2 * MiB);
+	uiommu_domain_get_stats(d, &st1);
+	assert_true(st1.table_nodes == st0.table_nodes - 1);
+	uiommu_domain_destroy(d);
+}
+
 static void test_map_failure_at_every_allocation_changes_nothing(void **state)
 {
 	char *host = host_alloc(64 * MiB, 2 * MiB);
@@ -384,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_unmap_returns_bytes_and_skips_holes),
 		cmocka_unit_test(test_unmap_validates_alignment_and_overflow),
 		cmocka_unit_test(test_unmap_part_of_large_leaf_splits_and_keeps_rest),
+		cmocka_unit_test(test_large_leaf_over_a_table_emptied_by_unmap_replaces_it),
 		cmocka_unit_test(test_map_failure_at_every_allocation_changes_nothing),
 		cmocka_unit_test(test_unmap_split_failure_at_every_allocation_changes_nothing),
 		cmocka_unit_test(test_random_map_unmap_matches_flat_model_x86),
