@@ -74,6 +74,12 @@ UIOMMU_EXPORT void uiommu_bitmap_copy_bits(void *dst, uint64_t dst_bit, const vo
 					   uint64_t src_bit, uint64_t nbits);
 UIOMMU_EXPORT void uiommu_bitmap_or_bits(void *dst, uint64_t dst_bit, const void *src,
 					 uint64_t src_bit, uint64_t nbits);
+/*
+ * Set @nbits bits of the untyped buffer @dst starting at bit @dst_bit: the
+ * set_range of copy_bits' buffers (any alignment, only words that hold a
+ * destination bit are touched). nbits 0 does nothing.
+ */
+UIOMMU_EXPORT void uiommu_bitmap_set_bits(void *dst, uint64_t dst_bit, uint64_t nbits);
 
 UIOMMU_END_DECLS
 
