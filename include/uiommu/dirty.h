@@ -40,7 +40,8 @@ UIOMMU_EXPORT uint64_t uiommu_dirty_bitmap_bytes(uint64_t length, uint64_t page_
  * Return: 0; -EOVERFLOW (iova + length - 1 wraps, length 0 with iova != 0);
  * -EINVAL (page_size 0, iova or iova + length not aligned to page_size,
  * bitmap NULL or smaller than uiommu_dirty_bitmap_bytes()).
- * Checks run in that order, the kernel's.
+ * Checks run in that order, the kernel's. As in the kernel, length 0 with iova 0
+ * passes: it covers the whole 64-bit space (last = 2^64 - 1).
  */
 UIOMMU_EXPORT int uiommu_dirty_report_init(struct uiommu_dirty_report *report, uint64_t iova,
 					   uint64_t length, uint64_t page_size, void *bitmap,
