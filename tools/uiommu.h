@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The uiommu command-line tool: a git-style command table, one cmd_<name>.c per
+ * subcommand.
+ */
+#ifndef UIOMMU_TOOLS_H
+#define UIOMMU_TOOLS_H
+
+/* Exit codes (documented in the README). */
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define EXIT_VERIFY 4
+
+struct uiommu_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+int cmd_dirty(int argc, char **argv);
+
+#endif
