@@ -257,22 +257,28 @@ static int harvest(struct demo *dm, uint64_t *ns)
 	return rc;
 }
 
-static void print_round(const struct demo *dm, unsigned int round, double secs,
-			uint64_t written, uint64_t reported, uint64_t lost, uint64_t ns,
-			double mbps)
+struct round_stats {
+	unsigned int round;
+	double secs, mbps;
+	uint64_t written, reported, lost, harvest_ns;
+};
+
+static void print_round(const struct demo *dm, const struct round_stats *r)
 {
 	if (dm->cfg.json) {
 		printf("{\"round\":%u,\"time_s\":%.3f,\"written_pages\":%llu,"
 		       "\"reported_pages\":%llu,\"lost_pages\":%llu,\"harvest_us\":%.1f,"
 		       "\"device_mbps\":%.1f}\n",
-		       round, secs, (unsigned long long)written, (unsigned long long)reported,
-		       (unsigned long long)lost, (double)ns / 1e3, mbps);
+		       r->round, r->secs, (unsigned long long)r->written,
+		       (unsigned long long)r->reported, (unsigned long long)r->lost,
+		       (double)r->harvest_ns / 1e3, r->mbps);
 		return;
 	}
 	printf("round %3u  t=%6.2fs  device %7.1f MB/s  logged %7llu pages  reported %7llu  "
 	       "harvest %8.1f us  %s\n",
-	       round, secs, mbps, (unsigned long long)written, (unsigned long long)reported,
-	       (double)ns / 1e3, lost ? "LOST PAGES" : "ok");
+	       r->round, r->secs, r->mbps, (unsigned long long)r->written,
+	       (unsigned long long)r->reported, (double)r->harvest_ns / 1e3,
+	       r->lost ? "LOST PAGES" : "ok");
 }
 
 struct round_clock {
@@ -281,22 +287,24 @@ struct round_clock {
 
 static int one_round(struct demo *dm, unsigned int round, struct round_clock *clk)
 {
-	uint64_t ns, bytes, written = 0, reported, now = now_ns();
-	double secs = (double)(now - clk->start_ns) / 1e9;
+	struct round_stats r = { .round = round };
+	uint64_t bytes, now = now_ns();
 	double dt = (double)(now - clk->last_ns) / 1e9;
-	int rc = harvest(dm, &ns);
+	int rc = harvest(dm, &r.harvest_ns);
 
 	if (rc)
 		return rc;
 	bytes = atomic_load_explicit(&dm->bytes, memory_order_relaxed);
 	for (uint64_t i = 0; i < dm->words; i++)
-		written += (uint64_t)__builtin_popcountll(dm->snap[i]);
-	reported = uiommu_bitmap_count_range(dm->report, 0, dm->npages - 1);
-	dm->lost += count_lost(dm);
-	dm->written_total += written;
-	dm->reported_total += reported;
-	print_round(dm, round, secs, written, reported, count_lost(dm), ns,
-		    dt > 0 ? (double)(bytes - clk->last_bytes) / 1e6 / dt : 0);
+		r.written += (uint64_t)__builtin_popcountll(dm->snap[i]);
+	r.reported = uiommu_bitmap_count_range(dm->report, 0, dm->npages - 1);
+	r.lost = count_lost(dm);
+	r.secs = (double)(now - clk->start_ns) / 1e9;
+	r.mbps = dt > 0 ? (double)(bytes - clk->last_bytes) / 1e6 / dt : 0;
+	dm->lost += r.lost;
+	dm->written_total += r.written;
+	dm->reported_total += r.reported;
+	print_round(dm, &r);
 	clk->last_bytes = bytes;
 	clk->last_ns = now;
 	return 0;
