@@ -223,8 +223,12 @@ UIOMMU_EXPORT void uiommu_device_detach(struct uiommu_device *dev)
 		pthread_mutex_lock(&d->lock);
 		devs_remove(d, dev);
 		atomic_store(&dev->domain, NULL);
-		pthread_mutex_unlock(&d->lock);
+		/*
+		 * Under the lock: once off the list, no unmap or harvest waits for
+		 * this device, so its DMA in flight must be over before they run.
+		 */
 		drain_one(dev);
+		pthread_mutex_unlock(&d->lock);
 	}
 	pthread_mutex_unlock(&dev->lock);
 }
