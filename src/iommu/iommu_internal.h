@@ -40,21 +40,29 @@ struct pt_format {
 };
 
 /*
- * One page-table node: 512 entries. Levels >= 1 also keep a Dirty bit per leaf
- * entry (leaf_dirty) and a summary bit per entry meaning "the subtree below may
- * hold dirty state" (summary). The Dirty bits of level-0 leaves are not kept
- * in level-0 nodes but densely in their level-1 parent's chunk: line i (8
- * words) holds the bits of child i. Dense lines make a harvest stream through
- * memory instead of touching one scattered cache line per 2 MiB.
+ * One page-table node: 512 entries. Dirty state is double-buffered (see
+ * dirty.c): levels >= 1 keep, per buffer, a Dirty bit per leaf entry
+ * (leaf_dirty) and a summary bit per entry meaning "the subtree below may hold
+ * dirty state in this buffer" (summary). The Dirty bits of level-0 leaves are
+ * not kept in level-0 nodes but densely in their level-1 parent's chunk: per
+ * buffer, line i (8 words) holds the bits of child i. Dense lines make a
+ * harvest stream through memory instead of touching scattered cache lines.
  */
 struct pt_node {
 	_Atomic uint64_t pte[PT_ENTRIES];
-	uint64_t leaf_dirty[PT_WORDS]; /* __atomic builtins only */
-	uint64_t summary[PT_WORDS];    /* __atomic builtins only */
-	uint64_t *chunk;               /* level 1: PT_ENTRIES * PT_WORDS words */
-	uint32_t nr_used;              /* present entries; domain lock */
-	struct pt_node *next_free;     /* unmap: unlinked, waiting for the drain */
+	uint64_t leaf_dirty[2][PT_WORDS]; /* __atomic builtins, or plain when frozen */
+	uint64_t summary[2][PT_WORDS];
+	uint64_t *chunk;                  /* level 1: 2 buffers of PT_CHUNK_WORDS */
+	uint32_t nr_used;                 /* present entries; domain lock */
+	struct pt_node *next_free;        /* unmap: unlinked, waiting for the drain */
 };
+
+#define PT_CHUNK_WORDS (PT_ENTRIES * PT_WORDS)
+
+static inline uint64_t *chunk_line(const struct pt_node *n, unsigned int buf, unsigned int i)
+{
+	return &n->chunk[buf * PT_CHUNK_WORDS + i * PT_WORDS];
+}
 
 struct uiommu_domain {
 	const struct pt_format *fmt;
@@ -63,6 +71,7 @@ struct uiommu_domain {
 	pthread_mutex_t lock; /* serializes map, unmap, harvest, attach/detach */
 	_Atomic uint64_t gen; /* IOTLB generation: entries of another gen are stale */
 	atomic_bool tracking;
+	atomic_uint epoch;    /* the dirty buffer markers write */
 	struct uiommu_device **devs; /* attached devices; lock */
 	unsigned int nr_devs, cap_devs;
 	struct uiommu_domain_stats stats; /* lock */
@@ -126,13 +135,22 @@ int pt_walk(struct uiommu_domain *domain, uint64_t iova, struct pt_path *path);
 void pt_touch_accessed(const struct pt_path *path);
 
 /* dirty.c */
-void dirty_mark(const struct uiommu_domain *domain, const struct pt_path *path);
-/* Reports (sink may be NULL) and, when clear, clears dirty state in [start, last];
- * returns how many words had bits cleared, or a sink's negative errno. Lock held. */
-int64_t dirty_harvest(struct uiommu_domain *domain, uint64_t start, uint64_t last, bool clear,
-		      uiommu_dirty_sink_fn sink, void *opaque);
-/* A leaf at @level, entry @idx of @node, became a table: its Dirty bit, if set,
- * moves to every entry of the new table. After the drain; lock held. */
+void dirty_mark(struct uiommu_domain *domain, const struct pt_path *path);
+
+enum harvest_mode {
+	HARVEST_PEEK,         /* report, clear nothing */
+	HARVEST_CLEAR_ATOMIC, /* report and clear both buffers with atomics */
+	HARVEST_FLIP,         /* flip buffers, drain, clear the old one with plain stores */
+};
+/*
+ * Reports (sink may be NULL) and clears dirty state in [start, last] as @mode
+ * says; returns how many words had bits cleared, or a sink's negative errno.
+ * A caller that cleared anything must flush the IOTLBs. Lock held.
+ */
+int64_t dirty_harvest(struct uiommu_domain *domain, uint64_t start, uint64_t last,
+		      enum harvest_mode mode, uiommu_dirty_sink_fn sink, void *opaque);
+/* A leaf at @level, entry @idx of @parent, became a table: its Dirty bit, if
+ * set, moves to every entry of the new table. After the drain; lock held. */
 void dirty_split_inherit(const struct uiommu_domain *domain, struct pt_node *parent,
 			 unsigned int idx, unsigned int level);
 bool dirty_leaf_test(const struct uiommu_domain *domain, const struct pt_path *path);

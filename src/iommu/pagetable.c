@@ -65,7 +65,7 @@ static struct pt_node *node_alloc(struct uiommu_domain *d)
 
 static uint64_t *chunk_alloc(void)
 {
-	return uiommu__aligned_zalloc(PT_NODE_ALIGN, PT_ENTRIES * PT_WORDS * sizeof(uint64_t));
+	return uiommu__aligned_zalloc(PT_NODE_ALIGN, 2 * PT_CHUNK_WORDS * sizeof(uint64_t));
 }
 
 static void node_free(struct uiommu_domain *d, struct pt_node *n)
@@ -523,7 +523,9 @@ static void unlink_table(struct unmap_ctx *c, struct pt_node *n, unsigned int id
 			 struct pt_node *child)
 {
 	atomic_store_explicit(&n->pte[idx], 0, memory_order_release);
-	__atomic_fetch_and(&n->summary[idx / 64], ~(1ull << (idx % 64)), __ATOMIC_SEQ_CST);
+	for (unsigned int b = 0; b < 2; b++)
+		__atomic_fetch_and(&n->summary[b][idx / 64], ~(1ull << (idx % 64)),
+				   __ATOMIC_SEQ_CST);
 	n->nr_used--;
 	child->next_free = c->freed;
 	c->freed = child;
@@ -597,7 +599,7 @@ static int unmap_locked(struct uiommu_domain *d, uint64_t start, uint64_t last,
 		domain_iotlb_flush(d);
 	inherit_splits(d, &c);
 	/* Pages mapped later at these IOVAs start clean. */
-	dirty_harvest(d, start, last, true, NULL, NULL);
+	dirty_harvest(d, start, last, HARVEST_CLEAR_ATOMIC, NULL, NULL);
 	prune_tables(d, &c, d->root, top, start, last);
 	free_pruned(d, &c);
 	pool_release(&c.pool);
