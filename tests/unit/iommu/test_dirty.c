@@ -261,8 +261,10 @@ static void random_round(struct fixture *f, uint8_t *model, uint64_t npages, uin
 
 		if ((p + 1) * 4096 + len > f->size)
 			continue;
-		assert_int_equal(uiommu_device_dma_write(f->dev, f->base + p * 4096 + 4095,
-							 f->host, len),
+		static const unsigned char src[3 * 4096];
+
+		assert_int_equal(uiommu_device_dma_write(f->dev, f->base + p * 4096 + 4095, src,
+							 len),
 				 0);
 		for (uint64_t q = p; q * 4096 < p * 4096 + 4095 + len; q++)
 			model[q] = 1;
