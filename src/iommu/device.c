@@ -158,7 +158,9 @@ static void new_generation(struct uiommu_domain *d)
 
 void domain_iotlb_flush(struct uiommu_domain *d)
 {
-	new_generation(d);
+	/* No device, no IOTLB; attach takes a new generation anyway. */
+	if (d->nr_devs)
+		new_generation(d);
 	d->stats.iotlb_flushes++;
 	domain_drain(d);
 }

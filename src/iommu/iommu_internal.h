@@ -75,6 +75,8 @@ struct uiommu_domain {
 	struct uiommu_device **devs; /* attached devices; lock */
 	unsigned int nr_devs, cap_devs;
 	struct uiommu_domain_stats stats; /* lock */
+	struct pt_node *spare; /* emptied level-0 nodes kept for reuse; lock */
+	unsigned int nr_spare;
 };
 
 /* A walk's result: the node and index at each level down to the leaf. */

@@ -25,8 +25,10 @@
  * node the splits need before changing anything), clears the leaves inside,
  * invalidates IOTLBs, moves the Dirty bit of each split leaf to its pieces,
  * discards the dirty state of what it unmapped, and frees the tables the range
- * covers entirely. Tables that only become empty are kept for reuse, as IOMMU
- * drivers do.
+ * covers entirely and the level-0 tables it empties. A few emptied level-0
+ * nodes are kept for reuse: their entries are all clear and their Dirty bits
+ * live in the parent, so they need no zeroing, and scattered 4 KiB map/unmap
+ * churn then stays in cache.
  */
 #include <errno.h>
 #include <string.h>
@@ -54,9 +56,21 @@ static uint64_t level_size(const struct uiommu_domain *d, unsigned int level)
 	return 1ull << pt_shift(d->fmt, level);
 }
 
-static struct pt_node *node_alloc(struct uiommu_domain *d)
+#define MAX_SPARE 64
+
+static struct pt_node *node_alloc(struct uiommu_domain *d, unsigned int level)
 {
-	struct pt_node *n = uiommu__aligned_zalloc(PT_NODE_ALIGN, sizeof(*n));
+	struct pt_node *n;
+
+	if (level == 0 && d->spare) {
+		n = d->spare;
+		d->spare = n->next_free;
+		d->nr_spare--;
+		n->next_free = NULL;
+		d->stats.table_nodes++;
+		return n;
+	}
+	n = uiommu__aligned_zalloc(PT_NODE_ALIGN, sizeof(*n));
 
 	if (n)
 		d->stats.table_nodes++;
@@ -120,7 +134,7 @@ UIOMMU_EXPORT int uiommu_domain_create(const struct uiommu_domain_cfg *cfg,
 		return -ENOMEM;
 	d->fmt = fmt;
 	d->pgsizes = cfg->pgsize_bitmap ? cfg->pgsize_bitmap : fmt->pgsizes;
-	d->root = node_alloc(d);
+	d->root = node_alloc(d, cfg->format == UIOMMU_PT_X86 ? 3 : 4);
 	if (!d->root) {
 		uiommu__free(d);
 		return -ENOMEM;
@@ -136,6 +150,12 @@ UIOMMU_EXPORT void uiommu_domain_destroy(struct uiommu_domain *d)
 		return;
 	domain_detach_all(d);
 	subtree_free(d, d->root, d->fmt->levels - 1);
+	while (d->spare) {
+		struct pt_node *n = d->spare;
+
+		d->spare = n->next_free;
+		uiommu__free(n);
+	}
 	pthread_mutex_destroy(&d->lock);
 	uiommu__free(d->devs);
 	uiommu__free(d);
@@ -301,7 +321,7 @@ static int descend_alloc(struct uiommu_domain *d, uint64_t iova, unsigned int le
 			/* A level-0 table keeps its Dirty bits in the chunk of its parent. */
 			if (l == 1 && !n->chunk && !(n->chunk = chunk_alloc()))
 				return -ENOMEM;
-			child = node_alloc(d);
+			child = node_alloc(d, l - 1);
 			if (!child)
 				return -ENOMEM;
 			atomic_store_explicit(slot, table_pte(child), memory_order_release);
@@ -548,7 +568,8 @@ static void prune_tables(struct uiommu_domain *d, struct unmap_ctx *c, struct pt
 			struct pt_node *child = pte_table(pte);
 
 			prune_tables(d, c, child, level - 1, iova, u64_min(entry_last, last));
-			if (entry_start >= start && entry_last <= last && !child->nr_used)
+			if (!child->nr_used &&
+			    (level == 1 || (entry_start >= start && entry_last <= last)))
 				unlink_table(c, n, idx, child);
 		}
 		if (entry_last >= last)
@@ -567,7 +588,18 @@ static void free_pruned(struct uiommu_domain *d, struct unmap_ctx *c)
 		struct pt_node *n = c->freed;
 
 		c->freed = n->next_free;
-		node_free(d, n);
+		if (n->chunk || d->nr_spare >= MAX_SPARE) {
+			node_free(d, n);
+			continue;
+		}
+		/* Entries are all clear already; a level-0 node's Dirty bits are its
+		 * parent's. A spare only ever serves as a level-0 node. */
+		memset(n->leaf_dirty, 0, sizeof(n->leaf_dirty));
+		memset(n->summary, 0, sizeof(n->summary));
+		n->next_free = d->spare;
+		d->spare = n;
+		d->nr_spare++;
+		d->stats.table_nodes--;
 	}
 }
 
@@ -589,11 +621,14 @@ static int unmap_locked(struct uiommu_domain *d, uint64_t start, uint64_t last,
 	unsigned int top = d->fmt->levels - 1;
 	uint64_t bytes;
 
-	if (pool_fill(d, &c.pool, start, last))
-		return -ENOMEM;
-	split_at(d, &c, start);
-	if (last < UINT64_MAX)
-		split_at(d, &c, last + 1);
+	/* Without large leaves nothing can straddle an edge. */
+	if (d->stats.leaves[1] || d->stats.leaves[2]) {
+		if (pool_fill(d, &c.pool, start, last))
+			return -ENOMEM;
+		split_at(d, &c, start);
+		if (last < UINT64_MAX)
+			split_at(d, &c, last + 1);
+	}
 	bytes = clear_leaves(d, d->root, top, start, last);
 	if (bytes || c.nr_splits)
 		domain_iotlb_flush(d);

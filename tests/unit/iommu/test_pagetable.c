@@ -227,18 +227,27 @@ static void test_unmap_part_of_large_leaf_splits_and_keeps_rest(void **state)
 static void test_large_leaf_over_a_table_emptied_by_unmap_replaces_it(void **state)
 {
 	struct uiommu_domain *d = domain_new(UIOMMU_PT_X86, 0);
-	char *host = host_alloc(4 * MiB, 2 * MiB);
-	struct uiommu_domain_stats st0, st1;
+	char *host = host_alloc(2 * GiB, GiB);
+	struct uiommu_domain_stats st0, st1, st2;
 
 	(void)state;
-	assert_int_equal(uiommu_domain_map(d, 2 * MiB + 4096, host, 4096, UIOMMU_PROT_READ), 0);
 	uiommu_domain_get_stats(d, &st0);
-	/* The level-0 table stays: the unmap does not cover its whole span. */
-	assert_int_equal(uiommu_domain_unmap(d, 2 * MiB + 4096, 4096, NULL), 0);
-	assert_int_equal(uiommu_domain_map(d, 2 * MiB, host, 2 * MiB, UIOMMU_PROT_READ), 0);
-	assert_true(leaf_size_at(d, 2 * MiB + 4096) == 2 * MiB);
+	assert_int_equal(uiommu_domain_map(d, GiB + 4096, host, 4096, UIOMMU_PROT_READ), 0);
 	uiommu_domain_get_stats(d, &st1);
-	assert_true(st1.table_nodes == st0.table_nodes - 1);
+	assert_true(st1.table_nodes == st0.table_nodes + 3);
+	/* The emptied level-0 table goes; the level-1 one stays (range not covering it). */
+	assert_int_equal(uiommu_domain_unmap(d, GiB + 4096, 4096, NULL), 0);
+	uiommu_domain_get_stats(d, &st2);
+	assert_true(st2.table_nodes == st1.table_nodes - 1);
+	/* A 1 GiB leaf over the empty level-1 table replaces and frees it. */
+	assert_int_equal(uiommu_domain_map(d, GiB, host, GiB, UIOMMU_PROT_READ), 0);
+	assert_true(leaf_size_at(d, GiB + 4096) == GiB);
+	uiommu_domain_get_stats(d, &st2);
+	assert_true(st2.table_nodes == st1.table_nodes - 2);
+	/* A new level-0 table comes from the spares, clean. */
+	assert_int_equal(uiommu_domain_map(d, 4 * GiB + 8192, host, 4096, UIOMMU_PROT_READ), 0);
+	assert_unmapped(d, 4 * GiB);
+	assert_true(leaf_size_at(d, 4 * GiB + 8192) == 4096);
 	uiommu_domain_destroy(d);
 }
 
