@@ -16,11 +16,20 @@
  * counter, so an entry can never match another domain either. Invalidating is
  * taking a new generation and then draining: waiting until every attached
  * device has finished the DMA it had in flight. A DMA announces itself by
- * making its device's sequence counter odd (a sequentially consistent store,
- * ordered before its read of the generation) and even again when done; the
+ * making its device's sequence counter odd and even again when done; the
  * drain waits on odd counters. Hence after an unmap returns no device touches
  * the unmapped memory, page-table nodes can be freed, and after a harvest
  * returns every write it did not report will mark again.
+ *
+ * The announcement must be ordered before the DMA reads the domain, its
+ * generation and its dirty epoch, and the invalidator's store of those before
+ * its read of the counters (store-load ordering on both sides). A fence on
+ * every DMA costs ~10 ns on our VMs, as much as a 64-byte copy; so the DMA
+ * side uses only a compiler barrier and the drain side, which is rare, makes
+ * every running thread of the process execute a full barrier with
+ * membarrier(PRIVATE_EXPEDITED), ~2.5 us, before it reads the counters (the
+ * asymmetric fence of user-space RCU). Where membarrier is unavailable the DMA
+ * falls back to a sequentially consistent store.
  *
  * A DMA translates every page first and copies nothing unless all of them
  * are mapped with the needed permission; otherwise it records an IO page
@@ -28,8 +37,11 @@
  * at a time per device.
  */
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "iommu/iommu_internal.h"
 
@@ -77,6 +89,32 @@ struct dma_req {
 };
 
 static _Atomic uint64_t global_gen;
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+static bool use_membarrier;
+
+static void membarrier_register(void)
+{
+	use_membarrier = !syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+}
+
+/* The DMA side of the announcement (see the file comment). */
+static void dma_announce(struct uiommu_device *dev, uint64_t odd)
+{
+	if (likely(use_membarrier)) {
+		atomic_store_explicit(&dev->seq, odd, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+	} else {
+		atomic_store(&dev->seq, odd);
+	}
+}
+
+/* The drain side: every running thread has passed a full barrier. */
+static void drain_fence(void)
+{
+	if (use_membarrier && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		use_membarrier = false; /* cannot happen once registered; stay safe */
+	atomic_thread_fence(memory_order_seq_cst);
+}
 
 static void counter_add(struct dev_counter *c, uint64_t n)
 {
@@ -98,6 +136,7 @@ UIOMMU_EXPORT int uiommu_device_create(const struct uiommu_device_cfg *cfg,
 
 	if (entries & (entries - 1))
 		return -EINVAL;
+	pthread_once(&membarrier_once, membarrier_register);
 	dev = uiommu__zalloc(sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
@@ -132,7 +171,7 @@ UIOMMU_EXPORT void uiommu_device_destroy(struct uiommu_device *dev)
 
 /* ---- invalidation and drain ---- */
 
-static void drain_one(struct uiommu_device *dev)
+static void wait_idle(struct uiommu_device *dev)
 {
 	uint64_t s = atomic_load(&dev->seq);
 
@@ -145,10 +184,19 @@ static void drain_one(struct uiommu_device *dev)
 	}
 }
 
+static void drain_one(struct uiommu_device *dev)
+{
+	drain_fence();
+	wait_idle(dev);
+}
+
 void domain_drain(struct uiommu_domain *d)
 {
+	if (!d->nr_devs)
+		return;
+	drain_fence();
 	for (unsigned int i = 0; i < d->nr_devs; i++)
-		drain_one(d->devs[i]);
+		wait_idle(d->devs[i]);
 }
 
 static void new_generation(struct uiommu_domain *d)
@@ -447,7 +495,7 @@ static int dma(struct uiommu_device *dev, uint64_t iova, void *buf, size_t len, 
 	if (iova + (len - 1) < iova)
 		return -EOVERFLOW;
 	/* Announce the DMA before reading the domain and its generation. */
-	atomic_store(&dev->seq, s + 1);
+	dma_announce(dev, s + 1);
 	d = atomic_load(&dev->domain);
 	if (d)
 		rc = dma_in_domain(dev, d, &r, buf, &fault_iova);
