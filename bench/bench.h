@@ -28,6 +28,10 @@ void bench_report(const struct bench_opts *opts, const char *bench, const char *
 		  double value, const char *unit, const char *baseline_name, double baseline,
 		  const char *goal);
 
+/* Medians of @n samples; the arrays are sorted in place. */
+double bench_median(double *v, int n);
+uint64_t bench_median_u64(uint64_t *v, int n);
+
 /* Keeps the compiler from discarding a computed value. */
 static inline void bench_keep(uint64_t v)
 {

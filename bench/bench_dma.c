@@ -54,19 +54,6 @@ struct timing {
 	double dma, cpy; /* ns per operation */
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
-
 /* The length as the compiler cannot see it: no inlined fixed-size copy. */
 static size_t opaque_len(size_t len)
 {
@@ -125,8 +112,8 @@ static int time_steady(const struct dma_ctx *c, enum op_kind dma, enum op_kind c
 		if (d[r] < 0)
 			return -1;
 	}
-	t->dma = median(d, c->reps);
-	t->cpy = median(m, c->reps);
+	t->dma = bench_median(d, c->reps);
+	t->cpy = bench_median(m, c->reps);
 	return 0;
 }
 
@@ -171,7 +158,7 @@ static double time_first_write(const struct dma_ctx *c, size_t len)
 		}
 		ns[r] = sum / (double)(rounds * NPAGES);
 	}
-	return median(ns, c->reps);
+	return bench_median(ns, c->reps);
 }
 
 static int setup(struct dma_ctx *c)
@@ -234,7 +221,7 @@ static int report_first_write(const struct dma_ctx *c, size_t len, const char *m
 		return -1;
 	for (int r = 0; r < c->reps; r++)
 		cpy[r] = steady_rep(c, OP_MEMCPY_WRITE, len);
-	bench_report(c->opts, "dma", metric, dma, "ns/op", baseline, median(cpy, c->reps), "-");
+	bench_report(c->opts, "dma", metric, dma, "ns/op", baseline, bench_median(cpy, c->reps), "-");
 	return 0;
 }
 

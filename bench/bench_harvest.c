@@ -28,6 +28,7 @@
  * flat bitmap of the same size (one bit per 4 KiB page), in µs per GiB.
  * --quick: 64 MiB and one repetition.
  */
+#include "rng.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,24 +90,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t median(uint64_t *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
-	return v[n / 2];
+	return splitmix64(&rng_state);
 }
 
 static double us_per_gib(uint64_t ns, uint64_t bytes)
@@ -253,7 +237,7 @@ static double scan_baseline(const struct hv_ctx *c)
 		ns[r] = bench_now_ns() - t0;
 	}
 	free(zero);
-	return us_per_gib(median(ns, reps), c->bytes);
+	return us_per_gib(bench_median_u64(ns, reps), c->bytes);
 }
 
 static int harvest_once(struct hv_ctx *c, enum hv_variant v)
@@ -298,7 +282,7 @@ static uint64_t time_harvest(struct hv_ctx *c, enum hv_variant v)
 		}
 		ns[r] = t1 - t0 ? t1 - t0 : 1;
 	}
-	return median(ns, c->reps);
+	return bench_median_u64(ns, c->reps);
 }
 
 static int run_case(struct hv_ctx *c, const struct dirty_case *dc)

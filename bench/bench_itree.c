@@ -15,6 +15,7 @@
  * and redraw at the same points. glibc allocates a node per tsearch; the
  * intrusive tree allocates nothing, which is part of what is measured.
  */
+#include "rng.h"
 #include <inttypes.h>
 #include <search.h>
 #include <stdio.h>
@@ -50,11 +51,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 static uint64_t random_start(void)

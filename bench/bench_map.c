@@ -18,6 +18,7 @@
  * duplicate check. Both sides draw from one seed and see the same live set.
  * --quick: 1k and 10k live, short windows.
  */
+#include "rng.h"
 #include <errno.h>
 #include <search.h>
 #include <stdio.h>
@@ -68,11 +69,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -6,6 +6,7 @@
  * tests/model/iova_model.h. The seed comes from UIOMMU_SEED or the clock and
  * is printed with every failure.
  */
+#include "rng.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -40,11 +41,7 @@ static void check_true(bool ok, const char *expr, int line)
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 /* Asserts that @list holds exactly the @n ranges of @want (start, last pairs). */
@@ -561,10 +558,8 @@ static void run_differential(uint64_t base, size_t nr_ops)
 
 static void test_iova_list_random_ops_match_per_address_model(void **state)
 {
-	const char *env = getenv("UIOMMU_SEED");
-
 	(void)state;
-	seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	seed = seed_from_env();
 	rng_state = seed;
 	print_message("iova_list differential: UIOMMU_SEED=%" PRIu64 "\n", seed);
 	run_differential(0, 100000);

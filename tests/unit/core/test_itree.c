@@ -6,6 +6,7 @@
  * rules, the order, the parent links and subtree_last. The random seed comes
  * from UIOMMU_SEED or the clock and is printed with every failure.
  */
+#include "rng.h"
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,9 +44,7 @@ static void check_true(bool ok, const char *expr, int line)
 
 static void seed_rng(void)
 {
-	const char *env = getenv("UIOMMU_SEED");
-
-	seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	seed = seed_from_env();
 	rng_state = seed;
 	op_index = 0;
 }
@@ -53,11 +52,7 @@ static void seed_rng(void)
 /* splitmix64: good enough and tiny. */
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 static struct item *item_of(struct uiommu_itree_node *n)

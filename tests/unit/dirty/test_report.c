@@ -11,6 +11,7 @@
  * untouched. Randomized cases use UIOMMU_SEED or the clock, printed on
  * failure.
  */
+#include "rng.h"
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,11 +34,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(&rng_state);
 }
 
 static uint64_t rnd_below(uint64_t n)
@@ -53,10 +50,8 @@ static void fill_random(void *buf, size_t bytes)
 
 static int setup_seed(void **state)
 {
-	const char *env = getenv("UIOMMU_SEED");
-
 	(void)state;
-	seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	seed = seed_from_env();
 	rng_state = seed;
 	print_message("UIOMMU_SEED=%llu\n", (unsigned long long)seed);
 	return 0;

@@ -5,6 +5,7 @@
 #ifndef UIOMMU_TEST_IOMMU_H
 #define UIOMMU_TEST_IOMMU_H
 
+#include "rng.h"
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,8 +44,7 @@ static inline void host_free(void *p, uint64_t size, uint64_t align)
 /* Seed from UIOMMU_SEED or the clock; printed so that a failure can be replayed. */
 static inline uint64_t test_seed(const char *what)
 {
-	const char *env = getenv("UIOMMU_SEED");
-	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
+	uint64_t seed = seed_from_env();
 
 	printf("# %s: UIOMMU_SEED=%llu\n", what, (unsigned long long)seed);
 	return seed;
@@ -52,12 +52,7 @@ static inline uint64_t test_seed(const char *what)
 
 static inline uint64_t rnd(uint64_t *s)
 {
-	/* splitmix64 */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(s);
 }
 
 /* Collects dirty runs as a per-page flag array over [base, base + npages * pg). */
