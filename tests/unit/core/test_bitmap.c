@@ -12,7 +12,6 @@
  * come out exactly as the model says. Randomized cases use the seed from
  * UIOMMU_SEED or the clock, printed with any failure.
  */
-#include "rng.h"
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,43 +24,18 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "seeded.h"
+
 #include <uiommu/bitmap.h>
 
 #include "../../model/bitmap_model.h"
 
-static uint64_t seed;
-static uint64_t rng_state;
 
 #define check(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
 			fail_msg("%s (UIOMMU_SEED=%llu)", #cond, (unsigned long long)seed);        \
 	} while (0)
-
-static uint64_t rnd(void)
-{
-	return splitmix64(&rng_state);
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-	return n ? rnd() % n : 0;
-}
-
-static void fill_random(void *buf, size_t bytes)
-{
-	for (size_t i = 0; i < bytes; i++)
-		((uint8_t *)buf)[i] = (uint8_t)rnd();
-}
-
-static int setup_seed(void **state)
-{
-	(void)state;
-	seed = seed_from_env();
-	rng_state = seed;
-	print_message("UIOMMU_SEED=%llu\n", (unsigned long long)seed);
-	return 0;
-}
 
 /* ---- untyped buffers: copy_bits, or_bits, set_bits ---- */
 

@@ -6,7 +6,6 @@
  * tests/model/iova_model.h. The seed comes from UIOMMU_SEED or the clock and
  * is printed with every failure.
  */
-#include "rng.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -18,6 +17,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "seeded.h"
+
 #include <uiommu/iova_list.h>
 
 #include "core/core_internal.h"
@@ -25,24 +26,6 @@
 
 #define MAX UINT64_MAX
 
-static uint64_t seed;
-static uint64_t rng_state;
-static size_t op_index;
-
-/* Fails the test with the seed that reproduces it. */
-static void check_true(bool ok, const char *expr, int line)
-{
-	if (!ok)
-		fail_msg("UIOMMU_SEED=%" PRIu64 " op %zu: line %d: check failed: %s", seed, op_index,
-			 line, expr);
-}
-
-#define CHECK(cond) check_true((cond), #cond, __LINE__)
-
-static uint64_t rnd(void)
-{
-	return splitmix64(&rng_state);
-}
 
 /* Asserts that @list holds exactly the @n ranges of @want (start, last pairs). */
 static void expect_ranges(const struct uiommu_iova_list *list, const uint64_t (*want)[2], size_t n)
@@ -559,8 +542,7 @@ static void run_differential(uint64_t base, size_t nr_ops)
 static void test_iova_list_random_ops_match_per_address_model(void **state)
 {
 	(void)state;
-	seed = seed_from_env();
-	rng_state = seed;
+	seed_rng();
 	print_message("iova_list differential: UIOMMU_SEED=%" PRIu64 "\n", seed);
 	run_differential(0, 100000);
 	run_differential(MAX - (IOVA_MODEL_SIZE - 1), 100000);

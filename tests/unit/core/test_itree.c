@@ -6,7 +6,6 @@
  * rules, the order, the parent links and subtree_last. The random seed comes
  * from UIOMMU_SEED or the clock and is printed with every failure.
  */
-#include "rng.h"
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +15,8 @@
 #include <stdlib.h>
 #include <time.h>
 #include <cmocka.h>
+
+#include "seeded.h"
 
 #include <uiommu/itree.h>
 
@@ -28,32 +29,6 @@ struct item {
 	bool live;
 };
 
-static uint64_t seed;
-static uint64_t rng_state;
-static size_t op_index;
-
-/* Fails the test with the seed that reproduces it. */
-static void check_true(bool ok, const char *expr, int line)
-{
-	if (!ok)
-		fail_msg("UIOMMU_SEED=%" PRIu64 " op %zu: line %d: check failed: %s", seed, op_index,
-			 line, expr);
-}
-
-#define CHECK(cond) check_true((cond), #cond, __LINE__)
-
-static void seed_rng(void)
-{
-	seed = seed_from_env();
-	rng_state = seed;
-	op_index = 0;
-}
-
-/* splitmix64: good enough and tiny. */
-static uint64_t rnd(void)
-{
-	return splitmix64(&rng_state);
-}
 
 static struct item *item_of(struct uiommu_itree_node *n)
 {

@@ -11,7 +11,6 @@
  * untouched. Randomized cases use UIOMMU_SEED or the clock, printed on
  * failure.
  */
-#include "rng.h"
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,38 +23,13 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "seeded.h"
+
 #include <uiommu/bitmap.h>
 #include <uiommu/dirty.h>
 
 #include "../../model/bitmap_model.h"
 
-static uint64_t seed;
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	return splitmix64(&rng_state);
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-	return n ? rnd() % n : 0;
-}
-
-static void fill_random(void *buf, size_t bytes)
-{
-	for (size_t i = 0; i < bytes; i++)
-		((uint8_t *)buf)[i] = (uint8_t)rnd();
-}
-
-static int setup_seed(void **state)
-{
-	(void)state;
-	seed = seed_from_env();
-	rng_state = seed;
-	print_message("UIOMMU_SEED=%llu\n", (unsigned long long)seed);
-	return 0;
-}
 
 /* The model: per set run bit, per report bit. */
 static void model_sink(uint8_t *bitmap, uint64_t riova, uint64_t rlast, unsigned int ps,
