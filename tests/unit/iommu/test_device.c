@@ -244,6 +244,72 @@ static void test_fragmented_dma_beyond_stack_segments(void **state)
 	setup_fini(&s);
 }
 
+static void test_attach_failing_to_allocate_leaves_device_detached(void **state)
+{
+	struct uiommu_device *devs[5];
+	unsigned int failures = 0;
+	unsigned char b = 7;
+	struct setup s;
+	int rc = -ENOMEM;
+
+	(void)state;
+#ifndef UIOMMU_DEBUG_CHECKS
+	skip();
+#endif
+	setup_init(&s, 0, 0);
+	assert_int_equal(uiommu_domain_map(s.d, 0x10000, s.host, 4096, RW), 0);
+	/* One attached already; three more fill the device array, the fifth grows it. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(uiommu_device_create(NULL, &devs[i]), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(uiommu_device_attach(devs[i], s.d), 0);
+	for (unsigned long n = 1; rc == -ENOMEM; n++) {
+		uiommu__fail_nth_set(n);
+		rc = uiommu_device_attach(devs[3], s.d);
+		uiommu__fail_nth_set(0);
+		if (rc) {
+			assert_int_equal(rc, -ENOMEM);
+			assert_int_equal(uiommu_device_dma_write(devs[3], 0x10000, &b, 1), -EFAULT);
+			failures++;
+		}
+	}
+	assert_int_equal(rc, 0);
+	assert_true(failures >= 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(uiommu_device_dma_write(devs[i], 0x10000, &b, 1), 0);
+	for (int i = 0; i < 5; i++)
+		uiommu_device_destroy(devs[i]);
+	setup_fini(&s);
+}
+
+static void test_fragmented_dma_failing_to_allocate_writes_nothing(void **state)
+{
+	enum { PAGES = 40 };
+	static unsigned char out[PAGES * 4096];
+	struct uiommu_device_stats st;
+	struct setup s;
+
+	(void)state;
+#ifndef UIOMMU_DEBUG_CHECKS
+	skip();
+#endif
+	setup_init(&s, 0, 0);
+	for (unsigned int i = 0; i < PAGES; i++)
+		assert_int_equal(uiommu_domain_map(s.d, 0x100000 + i * 4096ull,
+						   s.host + 2 * i * 4096ull, 4096, RW),
+				 0);
+	memset(out, 0x11, sizeof(out));
+	uiommu__fail_nth_set(1);
+	assert_int_equal(uiommu_device_dma_write(s.dev, 0x100000, out, sizeof(out)), -ENOMEM);
+	uiommu__fail_nth_set(0);
+	for (unsigned int i = 0; i < PAGES; i++)
+		assert_true(s.host[2 * i * 4096ull] == 0xee);
+	uiommu_device_get_stats(s.dev, &st);
+	assert_true(st.faults == 0 && st.bytes_written == 0);
+	assert_int_equal(uiommu_device_dma_write(s.dev, 0x100000, out, sizeof(out)), 0);
+	setup_fini(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +323,8 @@ int main(void)
 		cmocka_unit_test(test_fault_log_keeps_oldest_and_counts_all),
 		cmocka_unit_test(test_device_create_rejects_bad_iotlb_size),
 		cmocka_unit_test(test_fragmented_dma_beyond_stack_segments),
+		cmocka_unit_test(test_attach_failing_to_allocate_leaves_device_detached),
+		cmocka_unit_test(test_fragmented_dma_failing_to_allocate_writes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
