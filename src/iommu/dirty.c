@@ -487,5 +487,5 @@ UIOMMU_EXPORT int uiommu_domain_set_dirty_tracking(struct uiommu_domain *d, bool
 
 UIOMMU_EXPORT bool uiommu_domain_dirty_tracking(const struct uiommu_domain *d)
 {
-	return atomic_load(&((struct uiommu_domain *)(uintptr_t)d)->tracking);
+	return atomic_load(&d->tracking);
 }
