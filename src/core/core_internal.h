@@ -57,6 +57,19 @@ void uiommu__fail_nth_set(unsigned long n);
 /* True when the fail-nth countdown ran out and made an allocation fail. */
 bool uiommu__fail_nth_hit(void);
 
+/*
+ * User memory (ucopy.c). Copies return 0 or -EFAULT and never fault the
+ * process. user_check: 0 when [uva, uva + len) is mapped readable (and
+ * writable if asked), else -EFAULT; -ENOMEM if /proc/self/maps is unreadable.
+ * user_populate_write: faults the range in for writing; -EFAULT when not
+ * writable, -ENOMEM when not mapped.
+ */
+int uiommu__copy_from_user(void *dst, const void *usrc, size_t len);
+int uiommu__copy_to_user(void *udst, const void *src, size_t len);
+int uiommu__user_check(const void *uva, uint64_t len, bool write);
+int uiommu__user_populate_write(void *uva, uint64_t len);
+size_t uiommu__page_size(void);
+
 void uiommu__log(enum uiommu_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
