@@ -133,6 +133,14 @@ UIOMMU_EXPORT int uiommu_domain_read_and_clear_dirty(struct uiommu_domain *domai
 						     uint64_t length, uint32_t flags,
 						     uiommu_dirty_sink_fn sink, void *opaque);
 
+/*
+ * Marks the leaf that maps @iova dirty, as a DMA write through it would,
+ * without writing anything (for writers that do not go through a device, and
+ * the selftest's DIRTY op). 0; -ENOENT when @iova is not mapped; -EINVAL when
+ * tracking is off.
+ */
+UIOMMU_EXPORT int uiommu_domain_mark_dirty(struct uiommu_domain *domain, uint64_t iova);
+
 struct uiommu_domain_stats {
 	uint64_t mapped_bytes;
 	uint64_t leaves[3];       /* by level: smallest, middle, largest page size */

@@ -489,3 +489,18 @@ UIOMMU_EXPORT bool uiommu_domain_dirty_tracking(const struct uiommu_domain *d)
 {
 	return atomic_load(&d->tracking);
 }
+
+UIOMMU_EXPORT int uiommu_domain_mark_dirty(struct uiommu_domain *d, uint64_t iova)
+{
+	struct pt_path path;
+	int rc;
+
+	if (!atomic_load(&d->tracking))
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	rc = pt_walk(d, iova, &path);
+	if (!rc)
+		dirty_mark(d, &path);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
