@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the front ends: the context's object table and the objects in it.
+ *
+ * Every object has an id (from 1 up, lowest free first, as the kernel's
+ * xarray allocation does) and a count of "users": references held by other
+ * objects (an IOAS is used by its HWPTs and accesses, a HWPT by the devices
+ * attached to it, a bound device by its binder). DESTROY only removes an
+ * object nobody uses (-EBUSY otherwise), so an id is never reused while
+ * anything refers to it. Hidden objects (accesses) take an id but cannot be
+ * looked up, as in the kernel.
+ *
+ * ctx->lock serializes everything in a context; the functions here expect it
+ * held unless they say otherwise.
+ */
+#ifndef UIOMMU_UAPI_INTERNAL_H
+#define UIOMMU_UAPI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uiommu/ioas.h>
+#include <uiommu/iommu.h>
+#include <uiommu/iommufd.h>
+
+#include "core/core_internal.h"
+
+enum obj_type {
+	OBJ_ANY = 0,
+	OBJ_IOAS,
+	OBJ_HWPT,
+	OBJ_DEVICE,
+	OBJ_ACCESS,
+	OBJ_SELFTEST,
+};
+
+struct obj {
+	uint32_t id;
+	enum obj_type type;
+	unsigned int users;
+	bool hidden;
+};
+
+struct hwpt_obj;
+
+struct ioas_obj {
+	struct obj obj;
+	struct uiommu_ioas *ioas;
+};
+
+struct hwpt_obj {
+	struct obj obj;
+	struct ioas_obj *ioas;
+	struct uiommu_domain *domain;
+	struct uiommu_domain_cfg cfg;  /* what a device must match to attach */
+	uint64_t aperture_start, aperture_last;
+	bool auto_domain;      /* made by attaching to an IOAS; freed with its last device */
+	bool dirty_ops;        /* allocated with DIRTY_TRACKING */
+	unsigned int devices;  /* attached devices */
+};
+
+struct device_obj {
+	struct obj obj;
+	struct uiommu_hwdev *hw;
+	struct hwpt_obj *hwpt; /* attached to, or NULL */
+};
+
+struct uiommu_hwdev {
+	struct uiommu_hwdev_cfg cfg;  /* name, reserved and hw_info point into this object */
+	struct uiommu_device *dma;
+	struct uiommu_iova_range *reserved;
+	char *name;
+	void *hw_info;
+	struct uiommu_ctx *bound;
+};
+
+struct uiommu_ctx {
+	pthread_mutex_t lock;
+	unsigned int refs;              /* atomic */
+	struct obj **table;             /* index = id; NULL = free */
+	uint32_t table_cap;
+	uint32_t nr_objs;
+	struct ioas_obj *vfio_ioas;     /* the VFIO compat IOAS */
+	bool account_mm;                /* RLIMIT_MODE */
+	struct uiommu_ctx_fd_ops fd_ops;
+	struct selftest_state *selftest;
+};
+
+/* ---- object table (ctx.c) ---- */
+int obj_add(struct uiommu_ctx *ctx, struct obj *obj, enum obj_type type);
+void obj_remove(struct uiommu_ctx *ctx, struct obj *obj);
+struct obj *obj_find(struct uiommu_ctx *ctx, uint32_t id, enum obj_type type);
+struct ioas_obj *ioas_find(struct uiommu_ctx *ctx, uint32_t id);
+int ioas_obj_create(struct uiommu_ctx *ctx, struct ioas_obj **out);
+void ioas_obj_destroy(struct uiommu_ctx *ctx, struct ioas_obj *ioas);
+/* DESTROY: -ENOENT, -EBUSY, or 0 with the object gone. */
+int obj_destroy_by_id(struct uiommu_ctx *ctx, uint32_t id);
+
+/* ---- HWPTs and device attachment (hwpt.c) ---- */
+int hwpt_paging_alloc(struct uiommu_ctx *ctx, struct ioas_obj *ioas, struct device_obj *dev,
+		      uint32_t flags, bool auto_domain, struct hwpt_obj **out);
+void hwpt_obj_destroy(struct uiommu_ctx *ctx, struct hwpt_obj *hwpt);
+/* Attach (replace when already attached) to an IOAS or HWPT id; *pt_id out. */
+int device_attach_pt(struct uiommu_ctx *ctx, struct device_obj *dev, uint32_t *pt_id);
+void device_detach(struct uiommu_ctx *ctx, struct device_obj *dev);
+int device_obj_bind(struct uiommu_ctx *ctx, struct uiommu_hwdev *hw, struct device_obj **out);
+void device_obj_unbind(struct uiommu_ctx *ctx, struct device_obj *dev);
+struct device_obj *device_find(struct uiommu_ctx *ctx, uint32_t id);
+struct hwpt_obj *hwpt_find(struct uiommu_ctx *ctx, uint32_t id);
+
+/* ---- ioctl framing (iommufd.c) ---- */
+struct ucmd {
+	struct uiommu_ctx *ctx;
+	void *ubuffer;
+	uint32_t user_size;
+	void *cmd;
+};
+int ucmd_respond(struct ucmd *ucmd, size_t length);
+
+/* ---- selftest ops (selftest.c) and VFIO compat (vfio_compat.c) ---- */
+int selftest_cmd(struct ucmd *ucmd);
+int selftest_obj_destroy(struct uiommu_ctx *ctx, struct obj *obj);
+void selftest_ctx_fini(struct uiommu_ctx *ctx);
+long vfio_compat_ioctl(struct uiommu_ctx *ctx, unsigned long cmd, void *arg);
+int vfio_compat_ioas(struct ucmd *ucmd);
+
+#endif
