@@ -16,10 +16,17 @@
  * Writable output buffers that the library writes directly (dirty bitmaps)
  * are faulted in for writing first with MADV_POPULATE_WRITE: one call that
  * fails on unmapped or read-only memory, after which direct stores are safe
- * unless the program unmaps the buffer concurrently.
+ * unless the program unmaps the buffer concurrently. That call costs 10-40 us
+ * for a 512 KiB bitmap (16 GiB at 4 KiB), more than a sparse harvest itself,
+ * and programs harvest into the same bitmap round after round; so the last
+ * few validated ranges are remembered and a range inside one is only checked
+ * with mincore() (~2 us), which still catches a bitmap that was unmapped. A
+ * remembered range that the program later makes read-only with mprotect()
+ * is the one case not caught.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -128,6 +135,49 @@ int uiommu__user_check(const void *uva, uint64_t len, bool write)
 	return ret;
 }
 
+#define WRITABLE_CACHE 4
+
+static struct {
+	pthread_mutex_t lock;
+	uintptr_t start[WRITABLE_CACHE], end[WRITABLE_CACHE];
+	unsigned int next;
+} writable = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool writable_cached(uintptr_t start, uintptr_t end)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&writable.lock);
+	for (unsigned int i = 0; i < WRITABLE_CACHE && !hit; i++)
+		hit = start >= writable.start[i] && end <= writable.end[i];
+	pthread_mutex_unlock(&writable.lock);
+	return hit;
+}
+
+static void writable_remember(uintptr_t start, uintptr_t end)
+{
+	pthread_mutex_lock(&writable.lock);
+	writable.start[writable.next] = start;
+	writable.end[writable.next] = end;
+	writable.next = (writable.next + 1) % WRITABLE_CACHE;
+	pthread_mutex_unlock(&writable.lock);
+}
+
+/* Still mapped? mincore() fails with ENOMEM on any unmapped page. */
+static int still_mapped(uintptr_t start, uintptr_t end, uint64_t pg)
+{
+	unsigned char vec[256];
+
+	for (uintptr_t at = start; at < end;) {
+		uintptr_t n = (end - at) / pg < sizeof(vec) ? end - at : sizeof(vec) * pg;
+
+		if (mincore((void *)at, n, vec))
+			return -ENOMEM;
+		at += n;
+	}
+	return 0;
+}
+
 int uiommu__user_populate_write(void *uva, uint64_t len)
 {
 	uint64_t pg = uiommu__page_size(), start = (uintptr_t)uva & ~(pg - 1), end;
@@ -138,7 +188,10 @@ int uiommu__user_populate_write(void *uva, uint64_t len)
 	    uiommu_check_add_overflow(end, pg - 1, &end))
 		return -EFAULT;
 	end &= ~(pg - 1);
+	if (writable_cached(start, end))
+		return still_mapped(start, end, pg);
 	if (madvise((void *)(uintptr_t)start, end - start, MADV_POPULATE_WRITE))
 		return errno == ENOMEM ? -ENOMEM : -EFAULT;
+	writable_remember(start, end);
 	return 0;
 }

@@ -586,15 +586,38 @@ static int copy_struct_from_user(void *dst, size_t ksize, const void *src, size_
 	return uiommu__copy_from_user(dst, src, n);
 }
 
+/*
+ * Reads the u32 size and, in the same call, as much of the struct as lies on
+ * the same page (readable if its first byte is): *@head bytes of @buf are the
+ * caller's. A fault here is the kernel's get_user() failing: -EFAULT.
+ */
+static int read_head(union ucmd_buffer *buf, void *arg, uint32_t *user_size, size_t *head)
+{
+	uintptr_t pg = uiommu__page_size(), to_page_end = pg - ((uintptr_t)arg & (pg - 1));
+	size_t n = to_page_end < sizeof(*buf) ? to_page_end : sizeof(*buf);
+
+	if (n < sizeof(*user_size))
+		n = sizeof(*user_size);
+	if (uiommu__copy_from_user(buf, arg, n)) {
+		n = sizeof(*user_size);
+		if (uiommu__copy_from_user(buf, arg, n))
+			return -EFAULT;
+	}
+	memcpy(user_size, buf, sizeof(*user_size));
+	*head = n;
+	return 0;
+}
+
 static long iommufd_dispatch(struct uiommu_ctx *ctx, unsigned long cmd, void *arg)
 {
 	const struct ioctl_op *op;
 	union ucmd_buffer buf;
 	struct ucmd ucmd = { .ctx = ctx, .ubuffer = arg, .cmd = &buf };
 	unsigned int nr = _IOC_NR(cmd);
+	size_t head;
 	int ret;
 
-	ret = uiommu__copy_from_user(&ucmd.user_size, arg, sizeof(ucmd.user_size));
+	ret = read_head(&buf, arg, &ucmd.user_size, &head);
 	if (ret)
 		return ret;
 	op = &ioctl_ops[nr - IOMMUFD_CMD_BASE];
@@ -602,8 +625,10 @@ static long iommufd_dispatch(struct uiommu_ctx *ctx, unsigned long cmd, void *ar
 		return -ENOTTY;
 	if (ucmd.user_size < op->min_size)
 		return -EINVAL;
-	ret = copy_struct_from_user(&buf, op->size, arg, ucmd.user_size);
-	if (ret)
+	/* Usually the first read already holds the whole struct: one syscall. */
+	if (ucmd.user_size <= op->size && ucmd.user_size <= head)
+		memset((char *)&buf + ucmd.user_size, 0, op->size - ucmd.user_size);
+	else if ((ret = copy_struct_from_user(&buf, op->size, arg, ucmd.user_size)))
 		return ret;
 	return op->execute(&ucmd);
 }

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private interfaces between the files of the LD_PRELOAD shim. The theory of
+ * operation is at the top of preload.c.
+ */
+#ifndef UIOMMU_SHIM_INTERNAL_H
+#define UIOMMU_SHIM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uiommu/iommufd.h>
+
+#include "uapi/shim/devcfg.h"
+
+/* ---- the C library's own functions (preload.c) ---- */
+
+struct shim_real {
+	int (*openat)(int dirfd, const char *path, int flags, ...);
+	int (*close)(int fd);
+	int (*ioctl)(int fd, unsigned long request, ...);
+	int (*dup)(int fd);
+	int (*dup2)(int fd, int fd2);
+	int (*dup3)(int fd, int fd2, int flags);
+	int (*fcntl)(int fd, int cmd, ...);
+	int (*close_range)(unsigned int first, unsigned int last, int flags); /* may be NULL */
+	void (*closefrom)(int lowfd);                                        /* may be NULL */
+};
+
+/* Resolved on first use; never NULL except where noted. */
+const struct shim_real *uiommu__shim_real(void);
+
+/* The one message the shim prints: a configuration error, once per process. */
+void uiommu__shim_config_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- files and the fd table (fdtable.c) ---- */
+
+enum shim_kind {
+	SHIM_FILE_IOMMUFD = 1, /* /dev/iommu: a context */
+	SHIM_FILE_ACCESS,      /* an fd a context made through its fd_ops */
+	SHIM_FILE_VFIO_DEV,    /* /dev/vfio/devices/vfioN */
+};
+
+struct shim_vdev;
+
+/*
+ * What a kernel "struct file" is to an fd: dup'ed fds share one. @refs counts
+ * the fds in the table plus the calls in flight (as fget does); the last put
+ * releases what the file holds.
+ */
+struct shim_file {
+	enum shim_kind kind;
+	unsigned int refs;          /* atomic */
+	struct uiommu_ctx *ctx;     /* IOMMUFD, ACCESS: one context reference */
+	struct shim_vdev *vdev;     /* VFIO_DEV */
+	struct shim_file *deferred; /* link of the per-thread deferred-put list */
+};
+
+/* A new file with one reference (for the fd it will be installed at). */
+struct shim_file *uiommu__shim_file_new(enum shim_kind kind);
+void uiommu__shim_file_get(struct shim_file *f);
+void uiommu__shim_file_put(struct shim_file *f);
+
+/* True when the table may hold any fd: the fast path for everything else. */
+bool uiommu__shim_fd_any(void);
+/* The file at @fd with a reference, or NULL. */
+struct shim_file *uiommu__shim_fd_get(int fd);
+/* Removes @fd from the table; its reference goes to the caller. NULL if absent. */
+struct shim_file *uiommu__shim_fd_take(int fd);
+/*
+ * Puts @f (whose reference it consumes; may be NULL) at @fd and returns what
+ * was there before (with its reference), NULL if nothing. -ENOMEM leaves the
+ * table unchanged and is returned through @err.
+ */
+struct shim_file *uiommu__shim_fd_install(int fd, struct shim_file *f, int *err);
+/* The lowest fd in [from, last] present in the table, or -1. */
+int uiommu__shim_fd_next(int from, int last);
+/* Fork support: hold and release the table lock around fork(). */
+void uiommu__shim_fd_lock(void);
+void uiommu__shim_fd_unlock(void);
+
+/* ---- emulated devices (devices.c, vfio_cdev.c, dma.c) ---- */
+
+struct shim_dma {
+	pthread_t thread;
+	bool running;               /* protected by the device lock */
+	pid_t pid;                  /* process that started the thread */
+	int stop;                   /* atomic: ask the thread to return */
+	const struct uiommu_devcfg_dev *cfg;
+	struct uiommu_device *dev;
+};
+
+struct shim_vdev {
+	unsigned int index;                 /* N of /dev/vfio/devices/vfioN */
+	const struct uiommu_devcfg_dev *cfg;
+	struct uiommu_hwdev *hw;
+	/* Serializes bind, attach, detach, unbind and DMA start/stop. */
+	pthread_mutex_t lock;
+	const struct shim_file *owner;      /* the device file that bound it */
+	struct uiommu_ctx *ctx;             /* bound context (one reference) */
+	uint32_t dev_id;
+	bool attached;
+	struct shim_dma dma;
+};
+
+/* True when UIOMMU_DEVICES is set: the shim then owns /dev/vfio/devices/. */
+bool uiommu__shim_devices_claimed(void);
+/* Device @index, or NULL (-ENOENT) when it is not configured. */
+struct shim_vdev *uiommu__shim_vdev(unsigned int index);
+/* Parse UIOMMU_DEVICES now (reports a bad value once). */
+void uiommu__shim_devices_init(void);
+/* Fork support for the device locks and DMA threads. */
+void uiommu__shim_devices_fork_prepare(void);
+void uiommu__shim_devices_fork_parent(void);
+void uiommu__shim_devices_fork_child(void);
+
+long uiommu__shim_vdev_ioctl(struct shim_file *f, unsigned long request, void *arg);
+/* The last fd of a device file went away: stop DMA, unbind, drop the context. */
+void uiommu__shim_vdev_release(struct shim_file *f);
+
+/* DMA thread: start while attached (device lock held), stop at detach. */
+int uiommu__shim_dma_start(struct shim_dma *dma, const struct uiommu_devcfg_dev *cfg,
+			   struct uiommu_device *dev);
+void uiommu__shim_dma_stop(struct shim_dma *dma);
+/* In a forked child: the thread does not exist there. */
+void uiommu__shim_dma_forget(struct shim_dma *dma);
+
+#endif
