@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps check test asan tsan bench demo clean
+.PHONY: all deps check test asan tsan bench demo conformance clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -39,6 +39,11 @@ tsan: deps $(TSAN_BUILD)/build.ninja
 
 bench: all
 	@scripts/run-bench.sh $(BUILD) $(if $(JSON),--json)
+
+# The kernel's iommufd selftest under the shim; UPDATE=1 rewrites the expected list.
+conformance: all
+	tests/conformance/run.sh --shim $(BUILD)/src/uapi/shim/libuiommu-preload.so \
+		--out $(BUILD)/conformance $(if $(UPDATE),--update-expected)
 
 demo: all
 	$(BUILD)/tools/uiommu dirty demo

@@ -4,7 +4,7 @@
 # prints the command to run and fails.
 set -euo pipefail
 
-pkgs=(meson ninja-build pkg-config gcc clang libcmocka-dev libxxhash-dev libzstd-dev jq)
+pkgs=(meson ninja-build pkg-config gcc clang libcmocka-dev libxxhash-dev libzstd-dev jq xz-utils)
 
 missing=()
 for p in "${pkgs[@]}"; do
