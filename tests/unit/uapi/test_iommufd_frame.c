@@ -268,6 +268,29 @@ static void test_response_write_fault_is_efault_and_new_object_destroyed(void **
 	uiommu_ctx_destroy(ctx);
 }
 
+/* Quirk 5 (doc/iommufd-quirks.md): a MAP whose copy-back faults keeps the
+ * mapping and returns EFAULT, as the kernel does. */
+static void test_map_writeback_fault_keeps_the_mapping(void **state)
+{
+	struct uiommu_ctx *ctx = ctx_new();
+	uint64_t pg = page_size(), len = 0;
+	uint32_t ioas = ioas_alloc(ctx);
+	void *buf = host_alloc(pg, pg);
+	struct iommu_ioas_map *ro;
+
+	(void)state;
+	ro = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(ro != MAP_FAILED);
+	*ro = (struct iommu_ioas_map){ .size = sizeof(*ro), .flags = MAP_FIXED_RW, .ioas_id = ioas,
+				       .user_va = (uintptr_t)buf, .length = pg, .iova = 0x100000 };
+	assert_int_equal(mprotect(ro, pg, PROT_READ), 0);
+	assert_int_equal(io(ctx, IOMMU_IOAS_MAP, ro), -EFAULT);
+	assert_int_equal(unmap(ctx, ioas, 0x100000, pg, &len), 0);
+	assert_true(len == pg);
+	munmap(ro, pg);
+	uiommu_ctx_destroy(ctx);
+}
+
 /*
  * Unknown numbers. 0x90-0x9f may sit inside the command table (a build with
  * the selftest command 0xa0 has holes there, as the kernel's has): ENOTTY
@@ -482,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_response_is_truncated_to_size),
 		cmocka_unit_test(test_response_never_written_beyond_size),
 		cmocka_unit_test(test_response_write_fault_is_efault_and_new_object_destroyed),
+		cmocka_unit_test(test_map_writeback_fault_keeps_the_mapping),
 		cmocka_unit_test(test_unknown_command_nr_is_enotty),
 		cmocka_unit_test(test_command_number_must_match_exactly),
 		cmocka_unit_test(test_null_arg_is_efault_for_every_command),

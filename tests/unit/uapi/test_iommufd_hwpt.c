@@ -866,6 +866,29 @@ static void test_get_dirty_hole_returns_0_with_bits_before_the_hole_only(void **
 	expect_bits(bm, 64, (const uint64_t[]){ 3 }, 1);
 }
 
+/* Quirk 12 (doc/iommufd-quirks.md): length 0 at iova 0 would cover all of
+ * the 64-bit space; refused as newer kernels refuse every length 0. */
+static void test_get_dirty_length_0_at_iova_0_is_einval(void **state)
+{
+	struct dfx *f = *state;
+
+	assert_int_equal(gd(f, 0, 0, 0, PG, bm), -EINVAL);
+}
+
+/* Quirk 11: with tracking off the walk refuses and the ioctl still returns
+ * 0, with no bits, even for a page written while tracking was on. */
+static void test_get_dirty_tracking_off_returns_0_without_bits(void **state)
+{
+	struct dfx *f = *state;
+
+	assert_int_equal(set_dirty(f->e.ctx, f->hwpt, true), 0);
+	wr(f, 5);
+	assert_int_equal(set_dirty(f->e.ctx, f->hwpt, false), 0);
+	memset(bm, 0, sizeof(bm));
+	assert_int_equal(gd(f, 0, BASE, 16 * PG, PG, bm), 0);
+	assert_true(bits_count(bm, 64) == 0);
+}
+
 static void test_get_dirty_walks_through_adjacent_areas(void **state)
 {
 	struct dfx *f = *state;
@@ -937,6 +960,8 @@ int main(void)
 		cmocka_unit_test(test_get_dirty_large_iopte_sets_every_covered_bit),
 		cmocka_unit_test(test_get_dirty_mock_format_reports_2k_iopte_granularity),
 		D(test_get_dirty_hole_returns_0_with_bits_before_the_hole_only),
+		D(test_get_dirty_length_0_at_iova_0_is_einval),
+		D(test_get_dirty_tracking_off_returns_0_without_bits),
 		D(test_get_dirty_walks_through_adjacent_areas),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
