@@ -65,6 +65,21 @@ static uint32_t map_prot(uint32_t flags)
 	       (flags & IOMMU_IOAS_MAP_WRITEABLE ? UIOMMU_PROT_WRITE : 0);
 }
 
+#define MAP_VALID_FLAGS                                                                        \
+	(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+
+/* The first checks of MAP and MAP_FILE, in the kernel's order. */
+static int map_args_check(uint32_t flags, uint64_t iova, uint64_t length)
+{
+	if (flags & ~MAP_VALID_FLAGS)
+		return -EOPNOTSUPP;
+	if (iova >= U64_MAX || length >= U64_MAX)
+		return -EOVERFLOW;
+	if (!map_prot(flags))
+		return -EINVAL;
+	return 0;
+}
+
 static int iommufd_destroy(struct ucmd *ucmd)
 {
 	struct iommu_destroy *cmd = ucmd->cmd;
@@ -154,18 +169,15 @@ static int iommufd_ioas_allow_iovas(struct ucmd *ucmd)
 static int iommufd_ioas_map(struct ucmd *ucmd)
 {
 	struct iommu_ioas_map *cmd = ucmd->cmd;
-	const uint32_t valid = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
-			       IOMMU_IOAS_MAP_READABLE;
 	struct ioas_obj *ioas;
 	uint64_t iova = cmd->iova;
 	int ret;
 
-	if ((cmd->flags & ~valid) || cmd->__reserved)
+	if ((cmd->flags & ~MAP_VALID_FLAGS) || cmd->__reserved)
 		return -EOPNOTSUPP;
-	if (cmd->iova >= U64_MAX || cmd->length >= U64_MAX)
-		return -EOVERFLOW;
-	if (!map_prot(cmd->flags))
-		return -EINVAL;
+	ret = map_args_check(cmd->flags, cmd->iova, cmd->length);
+	if (ret)
+		return ret;
 	ioas = ioas_find(ucmd->ctx, cmd->ioas_id);
 	if (!ioas)
 		return -ENOENT;
@@ -181,18 +193,12 @@ static int iommufd_ioas_map(struct ucmd *ucmd)
 static int iommufd_ioas_map_file(struct ucmd *ucmd)
 {
 	struct iommu_ioas_map_file *cmd = ucmd->cmd;
-	const uint32_t valid = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
-			       IOMMU_IOAS_MAP_READABLE;
 	struct ioas_obj *ioas;
 	uint64_t iova = cmd->iova;
-	int ret;
+	int ret = map_args_check(cmd->flags, cmd->iova, cmd->length);
 
-	if (cmd->flags & ~valid)
-		return -EOPNOTSUPP;
-	if (cmd->iova >= U64_MAX || cmd->length >= U64_MAX)
-		return -EOVERFLOW;
-	if (!map_prot(cmd->flags))
-		return -EINVAL;
+	if (ret)
+		return ret;
 	ioas = ioas_find(ucmd->ctx, cmd->ioas_id);
 	if (!ioas)
 		return -ENOENT;
@@ -208,13 +214,11 @@ static int iommufd_ioas_map_file(struct ucmd *ucmd)
 static int iommufd_ioas_copy(struct ucmd *ucmd)
 {
 	struct iommu_ioas_copy *cmd = ucmd->cmd;
-	const uint32_t valid = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
-			       IOMMU_IOAS_MAP_READABLE;
 	struct ioas_obj *src, *dst;
 	uint64_t iova = cmd->dst_iova;
 	int ret;
 
-	if (cmd->flags & ~valid)
+	if (cmd->flags & ~MAP_VALID_FLAGS)
 		return -EOPNOTSUPP;
 	if (cmd->length >= U64_MAX || cmd->src_iova >= U64_MAX || cmd->dst_iova >= U64_MAX)
 		return -EOVERFLOW;
