@@ -101,13 +101,21 @@ static int device_do_attach(struct device_obj *dev, struct hwpt_obj *hwpt)
 	return 0;
 }
 
-/* Drops @dev's hold on its HWPT; an automatic HWPT left alone goes away. */
-static void device_release_hwpt(struct uiommu_ctx *ctx, struct device_obj *dev,
-				struct hwpt_obj *old)
+/* Undoes device_do_attach(): the device faults from now on. */
+static void device_undo_attach(struct device_obj *dev)
 {
-	(void)dev;
-	old->devices--;
-	old->obj.users--;
+	struct hwpt_obj *hwpt = dev->hwpt;
+
+	uiommu_device_detach(dev->hw->dma);
+	uiommu_ioas_unreserve(hwpt->ioas->ioas, dev->hw);
+	dev->hwpt = NULL;
+	hwpt->devices--;
+	hwpt->obj.users--;
+}
+
+/* Drops a hold on @old; an automatic HWPT left alone goes away. */
+static void hwpt_release(struct uiommu_ctx *ctx, struct hwpt_obj *old)
+{
 	if (old->auto_domain && !old->obj.users)
 		hwpt_obj_destroy(ctx, old);
 }
@@ -118,10 +126,8 @@ void device_detach(struct uiommu_ctx *ctx, struct device_obj *dev)
 
 	if (!old)
 		return;
-	uiommu_device_detach(dev->hw->dma);
-	uiommu_ioas_unreserve(old->ioas->ioas, dev->hw);
-	dev->hwpt = NULL;
-	device_release_hwpt(ctx, dev, old);
+	device_undo_attach(dev);
+	hwpt_release(ctx, old);
 }
 
 /* Replace a live attachment with @hwpt: the device never sees no domain. */
@@ -147,7 +153,9 @@ static int device_do_replace(struct uiommu_ctx *ctx, struct device_obj *dev,
 	dev->hwpt = hwpt;
 	hwpt->devices++;
 	hwpt->obj.users++;
-	device_release_hwpt(ctx, dev, old);
+	old->devices--;
+	old->obj.users--;
+	hwpt_release(ctx, old);
 	return 0;
 }
 
@@ -164,8 +172,7 @@ static void hwpt_cfg_for(struct hwpt_obj *hwpt, const struct uiommu_hwdev *hw)
 	hwpt->aperture_last = hw->cfg.aperture_last;
 }
 
-static int hwpt_fill(struct uiommu_ctx *ctx, struct hwpt_obj *hwpt, struct ioas_obj *ioas,
-		     struct device_obj *attach_dev)
+static int hwpt_fill(struct hwpt_obj *hwpt, struct ioas_obj *ioas, struct device_obj *attach_dev)
 {
 	int ret;
 
@@ -178,17 +185,11 @@ static int hwpt_fill(struct uiommu_ctx *ctx, struct hwpt_obj *hwpt, struct ioas_
 	ret = uiommu_ioas_domain_add(ioas->ioas, hwpt->domain, hwpt->aperture_start,
 				     hwpt->aperture_last);
 	if (ret) {
-		if (attach_dev) {
-			uiommu_device_detach(attach_dev->hw->dma);
-			uiommu_ioas_unreserve(ioas->ioas, attach_dev->hw);
-			attach_dev->hwpt = NULL;
-			hwpt->devices = 0;
-			hwpt->obj.users = 0;
-		}
+		if (attach_dev)
+			device_undo_attach(attach_dev);
 		return ret;
 	}
 	ioas->obj.users++;
-	(void)ctx;
 	return 0;
 }
 
@@ -212,7 +213,7 @@ int hwpt_paging_alloc(struct uiommu_ctx *ctx, struct ioas_obj *ioas, struct devi
 	ret = obj_add(ctx, &hwpt->obj, OBJ_HWPT);
 	if (ret)
 		goto err_destroy_domain;
-	ret = hwpt_fill(ctx, hwpt, ioas, auto_domain ? dev : NULL);
+	ret = hwpt_fill(hwpt, ioas, auto_domain ? dev : NULL);
 	if (ret)
 		goto err_remove;
 	*out = hwpt;

@@ -398,6 +398,26 @@ static void test_auto_domain_has_no_dirty_ops(void **state)
 	assert_int_equal(get_dirty(e->ctx, hwpt, 0, BASE, PG, PG, bm), -EOPNOTSUPP);
 }
 
+/* An automatic domain that cannot be filled (user memory gone) is undone:
+ * the device is left detached, no HWPT remains, and a later attach works. */
+static void test_auto_attach_fill_failure_leaves_device_detached(void **state)
+{
+	struct env *e = *state;
+	void *gone = host_alloc(page_size(), page_size());
+	uint32_t pt = e->ioas;
+	uint64_t len;
+
+	map_fixed(e->ctx, e->ioas, gone, page_size(), BASE);
+	munmap(gone, page_size());
+	assert_int_equal(uiommu_ctx_attach(e->ctx, e->ddev_id, &pt), -EFAULT);
+	assert_int_equal(uiommu_ctx_detach(e->ctx, e->ddev_id), -EINVAL);
+	/* Ids: IOAS 1, devices 2 and 3; the HWPT the attach made was 4, and is gone. */
+	assert_int_equal(destroy(e->ctx, e->ioas + 3), -ENOENT);
+	assert_int_equal(unmap(e->ctx, e->ioas, 0, U64_MAX, &len), 0);
+	attach(e, e->ddev_id, e->ioas);
+	assert_int_equal(destroy(e->ctx, e->ioas), -EBUSY);
+}
+
 static void test_hwpt_without_dirty_flag_has_no_dirty_ops(void **state)
 {
 	struct env *e = *state;
@@ -932,6 +952,7 @@ int main(void)
 		E(test_hwpt_alloc_populates_existing_mappings),
 		E(test_hwpt_dirty_tracking_refuses_noncapable_device_einval),
 		E(test_auto_domain_has_no_dirty_ops),
+		E(test_auto_attach_fill_failure_leaves_device_detached),
 		E(test_hwpt_without_dirty_flag_has_no_dirty_ops),
 		D(test_set_dirty_unknown_flag_is_eopnotsupp),
 		D(test_set_dirty_ignores_reserved),
