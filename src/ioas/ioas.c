@@ -53,6 +53,7 @@ UIOMMU_EXPORT int uiommu_ioas_create(struct uiommu_ioas **out)
 	pthread_mutex_init(&ioas->lock, NULL);
 	pthread_cond_init(&ioas->cb_done, NULL);
 	uiommu_itree_init(&ioas->areas);
+	uiommu_itree_init(&ioas->spans);
 	uiommu_itree_init(&ioas->reserved);
 	uiommu_iova_list_init(&ioas->allowed);
 	ioas->iova_alignment = 1;
@@ -66,6 +67,7 @@ static void area_remove(struct uiommu_ioas *ioas, struct ioas_area *area)
 {
 	ioas_area_unfill_domains(ioas, area);
 	ioas_area_unpin_domains(area);
+	ioas_span_del(ioas, area);
 	uiommu_itree_remove(&ioas->areas, &area->node);
 	ioas->mapped_bytes -= area_length(area);
 	ioas_pages_put(area->pages);
@@ -161,8 +163,10 @@ static int areas_insert(struct uiommu_ioas *ioas, struct ioas_area **areas, size
 	size_t i, filled;
 	int rc;
 
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
 		uiommu_itree_insert(&ioas->areas, &areas[i]->node);
+		ioas_span_add(ioas, areas[i]);
+	}
 	for (filled = 0; filled < nr; filled++) {
 		rc = ioas_area_fill_domains(ioas, areas[filled]);
 		if (rc)
@@ -179,8 +183,10 @@ static int areas_insert(struct uiommu_ioas *ioas, struct ioas_area **areas, size
 err_unfill:
 	while (filled--)
 		ioas_area_unfill_domains(ioas, areas[filled]);
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
+		ioas_span_del(ioas, areas[i]);
 		uiommu_itree_remove(&ioas->areas, &areas[i]->node);
+	}
 	return rc;
 }
 
@@ -522,6 +528,7 @@ static int area_split(struct uiommu_ioas *ioas, struct ioas_area *area, uint64_t
 	ioas_area_unpin_domains(area);
 	uiommu_itree_remove(&ioas->areas, &area->node);
 	*rhs = *area;
+	rhs->span_head = false; /* the left part keeps the span: coverage is unchanged */
 	rhs->node.start = last + 1;
 	rhs->pages_off = area->pages_off + (rhs->node.start - area->node.start);
 	area->node.last = last;

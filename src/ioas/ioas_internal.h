@@ -56,7 +56,9 @@ struct ioas_area {
 	uint32_t access_pins;
 	bool prevent_access; /* an unmap is asking accesses to let go */
 	bool domain_pinned;  /* pin is in pages->users: mirrored in >= 1 domain */
+	bool span_head;      /* span is in ioas->spans: this area starts a span */
 	struct uiommu_itree_node pin;
+	struct uiommu_itree_node span; /* see span.c */
 };
 
 struct ioas_reserved {
@@ -80,6 +82,7 @@ struct uiommu_ioas {
 	pthread_mutex_t lock; /* protects everything below */
 	pthread_cond_t cb_done; /* a link's cb_users dropped to 0 */
 	struct uiommu_itree areas;
+	struct uiommu_itree spans; /* runs of adjacent areas (span.c) */
 	struct uiommu_itree reserved;
 	struct uiommu_iova_list allowed;
 	uint64_t iova_alignment;
@@ -153,6 +156,11 @@ static inline uint64_t page_size(void)
 /* ---- iova.c ---- */
 
 struct ioas_area *ioas_area_first(struct uiommu_ioas *ioas, uint64_t start, uint64_t last);
+
+/* span.c: coverage without holes; add after inserting an area, del before removing it. */
+void ioas_span_add(struct uiommu_ioas *ioas, struct ioas_area *area);
+void ioas_span_del(struct uiommu_ioas *ioas, struct ioas_area *area);
+int ioas_span_find(struct uiommu_ioas *ioas, uint64_t iova, uint64_t *span_last);
 struct ioas_area *ioas_area_next(struct ioas_area *area, uint64_t start, uint64_t last);
 int ioas_check_alignment(struct uiommu_ioas *ioas, uint64_t align);
 uint64_t ioas_wanted_alignment(const struct uiommu_ioas *ioas);

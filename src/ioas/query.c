@@ -21,22 +21,15 @@ UIOMMU_EXPORT uint64_t uiommu_ioas_iova_alignment(struct uiommu_ioas *ioas)
 UIOMMU_EXPORT int uiommu_ioas_contig_last(struct uiommu_ioas *ioas, uint64_t iova, uint64_t last,
 					  uint64_t *contig_last)
 {
-	struct uiommu_itree_node *node;
-	uint64_t next = iova;
-	int ret = -ENOENT;
+	uint64_t span_last;
+	int ret;
 
 	if (iova > last)
 		return -EINVAL;
 	pthread_mutex_lock(&ioas->lock);
-	uiommu_itree_for_each_overlap(node, &ioas->areas, iova, last) {
-		if (node->start > next)
-			break;
-		ret = 0;
-		*contig_last = u64_min(node->last, last);
-		if (node->last >= last)
-			break;
-		next = node->last + 1;
-	}
+	ret = ioas_span_find(ioas, iova, &span_last);
 	pthread_mutex_unlock(&ioas->lock);
+	if (!ret)
+		*contig_last = u64_min(span_last, last);
 	return ret;
 }

@@ -363,7 +363,60 @@ static void op_unmap(struct world *w)
 	CHECK(bytes == want);
 }
 
+/* Cut at a random byte: on success the model's area splits there too. */
+static void op_cut(struct world *w)
+{
+	uint64_t last = rnd_iova(w) + w->g - 1;
+	int rc = uiommu_ioas_cut(w->ioas, last);
+
+	CHECK(rc == 0 || rc == -EINVAL);
+	for (size_t i = 0; !rc && i < w->m.n; i++) {
+		struct m_area rhs = w->m.a[i];
+
+		if (last <= rhs.start || last >= rhs.last)
+			continue;
+		w->m.a[i].last = last;
+		rhs.start = last + 1;
+		rhs.uoff += rhs.start - w->m.a[i].start;
+		m_insert(&w->m, &rhs);
+		break;
+	}
+}
+
 /* ---- comparison ---- */
+
+/* The naive answer to contig_last: walk the sorted areas from @iova. */
+static int m_contig_last(const struct model *m, uint64_t iova, uint64_t last, uint64_t *out)
+{
+	uint64_t next = iova;
+	int ret = -ENOENT;
+
+	for (size_t i = 0; i < m->n && m->a[i].start <= last; i++) {
+		if (m->a[i].last < next)
+			continue;
+		if (m->a[i].start > next)
+			break;
+		ret = 0;
+		*out = m->a[i].last < last ? m->a[i].last : last;
+		if (m->a[i].last >= last || m->a[i].last == UINT64_MAX)
+			break;
+		next = m->a[i].last + 1;
+	}
+	return ret;
+}
+
+static void compare_contig(struct world *w)
+{
+	for (int k = 0; k < 4; k++) {
+		uint64_t iova = k ? rnd_iova(w) : w->m.n ? w->m.a[rnd_below(w->m.n)].start : w->lo;
+		uint64_t last = iova + rnd_len(w, w->hi - iova > w->g ? w->hi - iova : w->g) - 1;
+		uint64_t want = 0, got = 0;
+		int rc = m_contig_last(&w->m, iova, last, &want);
+
+		CHECK(uiommu_ioas_contig_last(w->ioas, iova, last, &got) == rc);
+		CHECK(rc || got == want);
+	}
+}
 
 static void compare_areas(struct world *w)
 {
@@ -502,11 +555,14 @@ static void run(bool with_domain)
 			op_map(&w);
 		else if (r < 65)
 			op_copy(&w);
-		else if (r < 99)
+		else if (r < 95)
 			op_unmap(&w);
+		else if (r < 99)
+			op_cut(&w);
 		else if (!uiommu_ioas_unmap(w.ioas, 0, UINT64_MAX, NULL))
 			w.m.n = 0;
 		compare_areas(&w);
+		compare_contig(&w);
 		compare_domain(&w);
 		if (op_index % 8 == 0 || op_index == OPS - 1)
 			compare_pins(&w);
