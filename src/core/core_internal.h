@@ -65,6 +65,8 @@ bool uiommu__fail_nth_hit(void);
  * writable, -ENOMEM when not mapped.
  */
 int uiommu__copy_from_user(void *dst, const void *usrc, size_t len);
+/* In the live part of the calling thread's stack (copies need no syscall)? */
+bool uiommu__user_on_stack(const void *p, size_t len);
 int uiommu__copy_to_user(void *udst, const void *src, size_t len);
 int uiommu__user_check(const void *uva, uint64_t len, bool write);
 int uiommu__user_populate_write(void *uva, uint64_t len);

@@ -591,16 +591,18 @@ static int copy_struct_from_user(void *dst, size_t ksize, const void *src, size_
 }
 
 /*
- * Reads the u32 size and, in the same call, as much of the struct as lies on
- * the same page (readable if its first byte is): *@head bytes of @buf are the
- * caller's. A fault here is the kernel's get_user() failing: -EFAULT.
+ * Reads the u32 size and, in the same syscall, as much of the struct as lies
+ * on the same page (readable if its first byte is): *@head bytes of @buf are
+ * the caller's. A struct on the caller's stack needs no syscall, so only the
+ * size is read and nothing past the caller's object. A fault here is the
+ * kernel's get_user() failing: -EFAULT.
  */
 static int read_head(union ucmd_buffer *buf, void *arg, uint32_t *user_size, size_t *head)
 {
 	uintptr_t pg = uiommu__page_size(), to_page_end = pg - ((uintptr_t)arg & (pg - 1));
 	size_t n = to_page_end < sizeof(*buf) ? to_page_end : sizeof(*buf);
 
-	if (n < sizeof(*user_size))
+	if (n < sizeof(*user_size) || uiommu__user_on_stack(arg, sizeof(*user_size)))
 		n = sizeof(*user_size);
 	if (uiommu__copy_from_user(buf, arg, n)) {
 		n = sizeof(*user_size);
