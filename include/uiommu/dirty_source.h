@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dirty sources and rounds.
+ *
+ * A dirty source is anything that can say which guest pages were written
+ * since it was last asked: a KVM dirty log or ring, the emulated IOMMU's
+ * dirty bits (HWPT_GET_DIRTY_BITMAP), the VMM's own writes, software vCPUs.
+ * All sources speak in 4 KiB guest pages over [0, npages) of guest RAM.
+ *
+ * A round collects every active source into one bitmap with per-source
+ * counts. Bits a round has handed out but that were not consumed (a failed
+ * send, a failed migration attempt) are given back with restore and appear
+ * in the next collection: nothing is ever lost.
+ *
+ * Implementations: "vmm" and "soft" here (src/dirty); "kvm-log",
+ * "kvm-clear-log", "kvm-ring" and "iommu" in the vm layer.
+ */
+#ifndef UIOMMU_DIRTY_SOURCE_H
+#define UIOMMU_DIRTY_SOURCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uiommu/compiler.h>
+
+UIOMMU_BEGIN_DECLS
+
+struct uiommu_dirty_source;
+
+struct uiommu_dirty_source_ops {
+	/* Begins tracking: pages written from now on are reported. */
+	int (*start)(struct uiommu_dirty_source *src);
+	/*
+	 * ORs every page written since the last collect (or start) into @bitmap
+	 * (npages bits) and forgets them at the source; adds the number of pages
+	 * this call reported to *@pages. Must not lose a write that races with it:
+	 * such a write is reported by this call or the next.
+	 */
+	int (*collect)(struct uiommu_dirty_source *src, uint64_t *bitmap, uint64_t *pages);
+	/* Ends tracking (collect first if the bits matter). Never fails. */
+	void (*stop)(struct uiommu_dirty_source *src);
+	/* Frees the source (stopped or not). */
+	void (*destroy)(struct uiommu_dirty_source *src);
+};
+
+struct uiommu_dirty_source {
+	const struct uiommu_dirty_source_ops *ops;
+	const char *name;   /* "kvm-log", "kvm-clear-log", "kvm-ring", "iommu", "vmm", "soft" */
+	uint64_t npages;    /* guest pages covered, from page 0 */
+	bool started;
+};
+
+UIOMMU_EXPORT int uiommu_dirty_source_start(struct uiommu_dirty_source *src);
+UIOMMU_EXPORT int uiommu_dirty_source_collect(struct uiommu_dirty_source *src, uint64_t *bitmap,
+					      uint64_t *pages);
+UIOMMU_EXPORT void uiommu_dirty_source_stop(struct uiommu_dirty_source *src);
+UIOMMU_EXPORT void uiommu_dirty_source_destroy(struct uiommu_dirty_source *src);
+
+/*
+ * A software dirty log: writers mark pages (lock-free, any thread), the
+ * source reads and clears. Backs the "vmm" source (writes the VMM makes to
+ * guest memory itself, which no vCPU ring sees) and the "soft" source
+ * (software vCPUs).
+ */
+UIOMMU_EXPORT int uiommu_dirty_log_source_create(const char *name, uint64_t npages,
+						 struct uiommu_dirty_source **out);
+/* Marks the pages that meet [gpa, gpa + len); no-op when not started. */
+UIOMMU_EXPORT void uiommu_dirty_log_mark(struct uiommu_dirty_source *src, uint64_t gpa,
+					 uint64_t len);
+
+#define UIOMMU_ROUND_MAX_SOURCES 8
+
+struct uiommu_round_stats {
+	unsigned int nr_sources;
+	const char *name[UIOMMU_ROUND_MAX_SOURCES];
+	uint64_t reported[UIOMMU_ROUND_MAX_SOURCES]; /* pages each source reported, last collect */
+	uint64_t collect_ns[UIOMMU_ROUND_MAX_SOURCES]; /* time each source's collect took */
+	uint64_t pending;  /* pages in the round bitmap now (after merge and restores) */
+};
+
+struct uiommu_round;
+
+UIOMMU_EXPORT int uiommu_round_create(uint64_t npages, struct uiommu_round **out);
+UIOMMU_EXPORT void uiommu_round_destroy(struct uiommu_round *round);
+/* The round does not own sources; at most UIOMMU_ROUND_MAX_SOURCES (-ENOSPC). */
+UIOMMU_EXPORT int uiommu_round_add_source(struct uiommu_round *round,
+					  struct uiommu_dirty_source *src);
+/*
+ * Collects every source into the round's pending bitmap. Idempotent: a second
+ * collect only adds what was written meanwhile. On a source error the bits
+ * already collected stay pending and the error is returned.
+ */
+UIOMMU_EXPORT int uiommu_round_collect(struct uiommu_round *round);
+/* Hands out the pending bitmap (copied into @bitmap, npages bits) and clears it. */
+UIOMMU_EXPORT uint64_t uiommu_round_take(struct uiommu_round *round, uint64_t *bitmap);
+/* Gives back bits that were taken but not consumed; they are pending again. */
+UIOMMU_EXPORT void uiommu_round_restore(struct uiommu_round *round, const uint64_t *bitmap);
+UIOMMU_EXPORT void uiommu_round_get_stats(struct uiommu_round *round,
+					  struct uiommu_round_stats *st);
+
+UIOMMU_END_DECLS
+
+#endif
