@@ -25,6 +25,8 @@ enum {
 	IOMMU_TEST_OP_ACCESS_REPLACE_IOAS = 11,
 	IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12,
 	IOMMU_TEST_OP_DIRTY = 13,
+	IOMMU_TEST_OP_MD_CHECK_IOTLB = 14,
+	IOMMU_TEST_OP_TRIGGER_IOPF = 15,
 };
 
 #define MOCK_APERTURE_START (1ull << 24)
@@ -40,6 +42,27 @@ enum {
 #define MOCK_PASID_WIDTH 20
 #define IOMMU_HW_INFO_TYPE_SELFTEST 0xfeedbeef
 #define IOMMU_HW_INFO_SELFTEST_REGVAL 0xdeadbeef
+
+/* The mock driver's nested domains: a four-entry "IOTLB" the tests can read. */
+#define MOCK_NESTED_DOMAIN_IOTLB_ID_MAX 3
+#define MOCK_NESTED_DOMAIN_IOTLB_NUM 4
+#define IOMMU_HWPT_DATA_SELFTEST 0xdead
+#define IOMMU_TEST_IOTLB_DEFAULT 0xbadbeef
+
+/* HWPT_ALLOC data of IOMMU_HWPT_DATA_SELFTEST: every IOTLB entry starts as @iotlb. */
+struct iommu_hwpt_selftest {
+	__u32 iotlb;
+};
+
+#define IOMMU_HWPT_INVALIDATE_DATA_SELFTEST 0xdeadbeef
+#define IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID 0xdadbeef
+#define IOMMU_TEST_INVALIDATE_FLAG_ALL (1u << 0)
+
+/* One HWPT_INVALIDATE entry: zero IOTLB entry @iotlb_id, or all with FLAG_ALL. */
+struct iommu_hwpt_invalidate_selftest {
+	__u32 flags;
+	__u32 iotlb_id;
+};
 
 struct iommu_test_hw_info {
 	__u32 flags;
@@ -109,6 +132,17 @@ struct iommu_test_cmd {
 			__aligned_u64 uptr;
 			__aligned_u64 out_nr_dirty;
 		} dirty;
+		struct {
+			__u32 id;
+			__u32 iotlb;
+		} check_iotlb;
+		struct {
+			__u32 dev_id;
+			__u32 pasid;
+			__u32 grpid;
+			__u32 perm;
+			__u64 addr;
+		} trigger_iopf;
 		__u8 union_size[48];
 	};
 	__u32 last;
