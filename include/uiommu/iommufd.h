@@ -103,7 +103,8 @@ UIOMMU_EXPORT int uiommu_ctx_bind(struct uiommu_ctx *ctx, struct uiommu_hwdev *d
 UIOMMU_EXPORT void uiommu_ctx_unbind(struct uiommu_ctx *ctx, uint32_t dev_id);
 /*
  * Attach or replace (VFIO_DEVICE_ATTACH_IOMMUFD_PT): *pt_id is an IOAS (an
- * automatic HWPT is reused or made) or a paging HWPT; on return the HWPT.
+ * automatic HWPT is reused or made) or a HWPT, paging or nested (the device
+ * then DMAs through the nested HWPT's parent page table); on return the HWPT.
  * -ENOENT bad ids; -EINVAL incompatible (e.g. dirty-tracking HWPT and a device
  * that cannot track); -EADDRINUSE reserved-region conflicts with mappings.
  */

@@ -9,8 +9,8 @@
  *
  * A context is reference counted: the opener holds one reference, every
  * dup'ed file and every access fd another. The last put tears the objects
- * down in dependency order (selftest devices, accesses, bound devices, HWPTs,
- * IOASes), so destroy never fails.
+ * down in dependency order (selftest devices, accesses, bound devices, nested
+ * HWPTs, paging HWPTs, IOASes), so destroy never fails.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -83,7 +83,8 @@ static unsigned int ctx_sweep(struct uiommu_ctx *ctx, enum obj_type type)
 
 static void ctx_teardown(struct uiommu_ctx *ctx)
 {
-	static const enum obj_type order[] = { OBJ_SELFTEST, OBJ_DEVICE, OBJ_HWPT, OBJ_IOAS };
+	static const enum obj_type order[] = { OBJ_SELFTEST, OBJ_DEVICE, OBJ_HWPT_NESTED,
+					       OBJ_HWPT, OBJ_IOAS };
 
 	selftest_ctx_fini(ctx);
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
@@ -216,6 +217,7 @@ int obj_destroy_by_id(struct uiommu_ctx *ctx, uint32_t id)
 		ioas_obj_destroy(ctx, (struct ioas_obj *)obj);
 		return 0;
 	case OBJ_HWPT:
+	case OBJ_HWPT_NESTED:
 		hwpt_obj_destroy(ctx, (struct hwpt_obj *)obj);
 		return 0;
 	case OBJ_SELFTEST:

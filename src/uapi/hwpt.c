@@ -17,6 +17,10 @@
  * device), which fails with -EADDRINUSE when mappings are in the way; detach
  * drops them. A fresh automatic HWPT is attached before it is filled, so a
  * device that cannot attach never costs a fill.
+ *
+ * Devices attach to nested HWPTs (nested.c) the same way: a nested HWPT
+ * carries its parent's domain, IOAS and format, so everything here applies to
+ * it unchanged; only its destruction differs.
  */
 #include <errno.h>
 
@@ -207,6 +211,8 @@ int hwpt_paging_alloc(struct uiommu_ctx *ctx, struct ioas_obj *ioas, struct devi
 	hwpt_cfg_for(hwpt, dev->hw);
 	hwpt->auto_domain = auto_domain;
 	hwpt->dirty_ops = flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+	hwpt->nest_parent = flags & IOMMU_HWPT_ALLOC_NEST_PARENT;
+	hwpt->nest_ops = dev->hw->nest_ops;
 	ret = uiommu_domain_create(&hwpt->cfg, &hwpt->domain);
 	if (ret)
 		goto err_free;
@@ -231,10 +237,15 @@ err_free:
 void hwpt_obj_destroy(struct uiommu_ctx *ctx, struct hwpt_obj *hwpt)
 {
 	UIOMMU_BUG_ON(hwpt->devices);
-	uiommu_ioas_domain_remove(hwpt->ioas->ioas, hwpt->domain);
-	hwpt->ioas->obj.users--;
 	obj_remove(ctx, &hwpt->obj);
-	uiommu_domain_destroy(hwpt->domain);
+	if (hwpt->parent) {
+		/* Nested: the domain and the IOAS are the parent's. */
+		hwpt_nested_fini(hwpt);
+	} else {
+		uiommu_ioas_domain_remove(hwpt->ioas->ioas, hwpt->domain);
+		hwpt->ioas->obj.users--;
+		uiommu_domain_destroy(hwpt->domain);
+	}
 	uiommu__free(hwpt);
 }
 
@@ -281,6 +292,7 @@ int device_attach_pt(struct uiommu_ctx *ctx, struct device_obj *dev, uint32_t *p
 		return -ENOENT;
 	switch (pt->type) {
 	case OBJ_HWPT:
+	case OBJ_HWPT_NESTED:
 		ret = device_set_hwpt(ctx, dev, (struct hwpt_obj *)pt);
 		return ret;
 	case OBJ_IOAS:

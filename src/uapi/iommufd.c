@@ -349,12 +349,17 @@ static int iommufd_hwpt_alloc(struct ucmd *ucmd)
 	if (!dev)
 		return -ENOENT;
 	pt = obj_find(ucmd->ctx, cmd->pt_id, OBJ_ANY);
-	if (!pt || (pt->type != OBJ_IOAS && pt->type != OBJ_HWPT))
+	if (!pt)
 		return -EINVAL;
-	/* Nesting (a HWPT parent) and driver data are not emulated. */
-	if (pt->type == OBJ_HWPT || cmd->data_len)
-		return -EOPNOTSUPP;
-	ret = hwpt_paging_alloc(ucmd->ctx, (struct ioas_obj *)pt, dev, cmd->flags, false, &hwpt);
+	if (pt->type == OBJ_IOAS)
+		/* Driver data describes stage-1 tables: no paging allocator takes any. */
+		ret = cmd->data_len ? -EOPNOTSUPP
+				    : hwpt_paging_alloc(ucmd->ctx, (struct ioas_obj *)pt, dev,
+							cmd->flags, false, &hwpt);
+	else if (pt->type == OBJ_HWPT)
+		ret = hwpt_nested_alloc(ucmd->ctx, (struct hwpt_obj *)pt, dev, cmd, &hwpt);
+	else
+		ret = -EINVAL; /* a nested HWPT is no parent */
 	if (ret)
 		return ret;
 	if (cmd->flags & IOMMU_HWPT_FAULT_ID_VALID) {

@@ -75,10 +75,14 @@ static int mock_hwdev_create(uint32_t dev_flags, struct uiommu_hwdev **out)
 		.hw_info = &mock_hw_info,
 		.hw_info_len = sizeof(mock_hw_info),
 	};
+	int ret;
 
 	if (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA)
 		cfg.pgsize_bitmap |= MOCK_HUGE_PAGE_SIZE;
-	return uiommu_hwdev_create(&cfg, out);
+	ret = uiommu_hwdev_create(&cfg, out);
+	if (!ret)
+		(*out)->nest_ops = &mock_nest_ops; /* the mock driver nests (selftest_nested.c) */
+	return ret;
 }
 
 static void selftest_obj_free(struct uiommu_ctx *ctx, struct selftest_obj *sobj)
@@ -562,6 +566,8 @@ int selftest_cmd(struct ucmd *ucmd)
 		return 0;
 	case IOMMU_TEST_OP_DIRTY:
 		return test_dirty(ucmd, cmd);
+	case IOMMU_TEST_OP_MD_CHECK_IOTLB:
+		return selftest_check_iotlb(ucmd, cmd);
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -23,13 +23,15 @@
 #include <uiommu/ioas.h>
 #include <uiommu/iommu.h>
 #include <uiommu/iommufd.h>
+#include <uiommu/uapi/iommufd.h>
 
 #include "core/core_internal.h"
 
 enum obj_type {
 	OBJ_ANY = 0,
 	OBJ_IOAS,
-	OBJ_HWPT,
+	OBJ_HWPT,        /* a paging HWPT: an IO page table that mirrors an IOAS */
+	OBJ_HWPT_NESTED, /* a user-managed stage 1 over a paging parent (nested.c) */
 	OBJ_DEVICE,
 	OBJ_ACCESS,
 	OBJ_SELFTEST,
@@ -49,15 +51,43 @@ struct ioas_obj {
 	struct uiommu_ioas *ioas;
 };
 
+/* User data of HWPT_ALLOC (one struct), as the caller described it. */
+struct user_data {
+	uint32_t type;
+	uint32_t len;
+	const void *uptr;
+};
+
+/*
+ * What an IOMMU driver adds for nesting (the kernel's domain_alloc_user with a
+ * parent). A device whose hwdev has no nest_ops cannot allocate nested HWPTs.
+ */
+struct nest_ops {
+	/* Driver state of a nested HWPT from @data: 0, -EOPNOTSUPP (type),
+	 * -EINVAL (length), -EFAULT, -ENOMEM. */
+	int (*alloc)(const struct user_data *data, void **state);
+	void (*free)(void *state);
+};
+
+/*
+ * A HWPT, paging (OBJ_HWPT) or nested (OBJ_HWPT_NESTED). A nested HWPT has no
+ * page table of its own: it borrows its parent's domain, IOAS, cfg and
+ * aperture, so a device attached to it DMAs through the parent's page table
+ * (nested.c says why).
+ */
 struct hwpt_obj {
 	struct obj obj;
 	struct ioas_obj *ioas;
-	struct uiommu_domain *domain;
+	struct uiommu_domain *domain;  /* nested: the parent's */
 	struct uiommu_domain_cfg cfg;  /* what a device must match to attach */
 	uint64_t aperture_start, aperture_last;
 	bool auto_domain;      /* made by attaching to an IOAS; freed with its last device */
 	bool dirty_ops;        /* allocated with DIRTY_TRACKING */
+	bool nest_parent;      /* allocated with NEST_PARENT: nested HWPTs may use it */
 	unsigned int devices;  /* attached devices */
+	const struct nest_ops *nest_ops; /* the allocating device driver's, or NULL */
+	struct hwpt_obj *parent;         /* nested: the paging HWPT it holds a user of */
+	void *nest_state;                /* nested: the driver's state */
 };
 
 struct device_obj {
@@ -73,6 +103,7 @@ struct uiommu_hwdev {
 	char *name;
 	void *hw_info;
 	struct uiommu_ctx *bound;
+	const struct nest_ops *nest_ops; /* the driver's nesting support, or NULL */
 };
 
 struct uiommu_ctx {
@@ -107,7 +138,18 @@ void device_detach(struct uiommu_ctx *ctx, struct device_obj *dev);
 int device_obj_bind(struct uiommu_ctx *ctx, struct uiommu_hwdev *hw, struct device_obj **out);
 void device_obj_unbind(struct uiommu_ctx *ctx, struct device_obj *dev);
 struct device_obj *device_find(struct uiommu_ctx *ctx, uint32_t id);
+/* A paging HWPT; nested ones are not found (the kernel's get_hwpt_paging). */
 struct hwpt_obj *hwpt_find(struct uiommu_ctx *ctx, uint32_t id);
+
+/* ---- nested HWPTs (nested.c) ---- */
+int hwpt_nested_alloc(struct uiommu_ctx *ctx, struct hwpt_obj *parent, struct device_obj *dev,
+		      const struct iommu_hwpt_alloc *cmd, struct hwpt_obj **out);
+/* Undoes what hwpt_nested_alloc() took (driver state, the parent's user). */
+void hwpt_nested_fini(struct hwpt_obj *hwpt);
+struct hwpt_obj *hwpt_nested_find(struct uiommu_ctx *ctx, uint32_t id);
+/* The caller's data as the driver's struct: @size bytes, of which at least
+ * @min_size must be given; -EINVAL, -EFAULT. */
+int user_data_copy(void *dst, size_t size, size_t min_size, const struct user_data *src);
 
 /* ---- ioctl framing (iommufd.c) ---- */
 struct ucmd {
@@ -122,6 +164,10 @@ int ucmd_respond(struct ucmd *ucmd, size_t length);
 int selftest_cmd(struct ucmd *ucmd);
 int selftest_obj_destroy(struct uiommu_ctx *ctx, struct obj *obj);
 void selftest_ctx_fini(struct uiommu_ctx *ctx);
+/* The mock driver's nesting and MD_CHECK_IOTLB (selftest_nested.c). */
+extern const struct nest_ops mock_nest_ops;
+struct iommu_test_cmd;
+int selftest_check_iotlb(struct ucmd *ucmd, struct iommu_test_cmd *cmd);
 long vfio_compat_ioctl(struct uiommu_ctx *ctx, unsigned long cmd, void *arg);
 int vfio_compat_ioas(struct ucmd *ucmd);
 
