@@ -505,26 +505,6 @@ static int iommufd_hwpt_get_dirty_bitmap(struct ucmd *ucmd)
 	return 0;
 }
 
-static int iommufd_hwpt_invalidate(struct ucmd *ucmd)
-{
-	struct iommu_hwpt_invalidate *cmd = ucmd->cmd;
-	int ret;
-
-	if (cmd->__reserved)
-		ret = -EOPNOTSUPP;
-	else if (cmd->entry_num && (!cmd->data_uptr || !cmd->entry_len ||
-				    cmd->entry_len > uiommu__page_size() ||
-				    cmd->entry_num > (1u << 19)))
-		ret = -EINVAL;
-	else
-		ret = -ENOENT; /* only nested HWPTs take invalidations; none exist here */
-	/* The kernel reports the entries done even on error. */
-	cmd->entry_num = 0;
-	if (ucmd_respond(ucmd, sizeof(*cmd)))
-		return -EFAULT;
-	return ret;
-}
-
 static int iommufd_fault_queue_alloc(struct ucmd *ucmd)
 {
 	struct iommu_fault_alloc *cmd = ucmd->cmd;
@@ -565,8 +545,7 @@ static const struct ioctl_op ioctl_ops[] = {
 		 struct iommu_hwpt_set_dirty_tracking, __reserved),
 	IOCTL_OP(IOMMU_HWPT_GET_DIRTY_BITMAP, iommufd_hwpt_get_dirty_bitmap,
 		 struct iommu_hwpt_get_dirty_bitmap, data),
-	IOCTL_OP(IOMMU_HWPT_INVALIDATE, iommufd_hwpt_invalidate, struct iommu_hwpt_invalidate,
-		 __reserved),
+	IOCTL_OP(IOMMU_HWPT_INVALIDATE, hwpt_invalidate, struct iommu_hwpt_invalidate, __reserved),
 	IOCTL_OP(IOMMU_FAULT_QUEUE_ALLOC, iommufd_fault_queue_alloc, struct iommu_fault_alloc,
 		 out_fault_fd),
 	IOCTL_OP(IOMMU_IOAS_MAP_FILE, iommufd_ioas_map_file, struct iommu_ioas_map_file, iova),

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Nested HWPTs: a user-managed stage-1 table over a kernel-managed parent.
+ * Nested HWPTs: a user-managed stage-1 table over a kernel-managed parent,
+ * and HWPT_INVALIDATE, which is how the user keeps the IOMMU's caches of that
+ * stage 1 coherent.
  *
  * A nest parent is a paging HWPT allocated with NEST_PARENT (never an
  * automatic one). HWPT_ALLOC with pt_id = such a parent and driver data
@@ -22,6 +24,12 @@
  * the mock checks of paging HWPTs do not see nested HWPTs (-ENOENT), as in
  * the kernel, whose lookups for those take paging HWPTs only.
  *
+ * HWPT_INVALIDATE hands the request array to the driver, which handles the
+ * entries in order and stops at the first bad one; entry_num is written back
+ * with the number handled, on failure too, so the caller knows where to
+ * resume. Entries before the bad one stay handled: that is the kernel's
+ * contract, not partial state.
+ *
  * Driver data is copied as the kernel's iommu_copy_struct_from_user does:
  * the length must lie between the struct's first version (min_size) and its
  * current size, else -EINVAL (a longer struct is refused even with a zero
@@ -32,12 +40,29 @@
 
 #include "uapi/uapi_internal.h"
 
+/* Keeps a single call from holding the context for long (the kernel's cap). */
+#define INVALIDATE_ENTRY_NUM_MAX (1u << 19)
+
 int user_data_copy(void *dst, size_t size, size_t min_size, const struct user_data *src)
 {
 	if (src->len < min_size || src->len > size)
 		return -EINVAL;
 	memset(dst, 0, size);
 	return uiommu__copy_from_user(dst, src->uptr, src->len);
+}
+
+int user_data_array_copy(void *dst, size_t size, size_t min_size,
+			 const struct user_data_array *src, uint32_t index)
+{
+	struct user_data one = {
+		.type = src->type,
+		.len = src->entry_len,
+		.uptr = (const char *)src->uptr + (size_t)src->entry_len * index,
+	};
+
+	if (index >= src->entry_num)
+		return -EINVAL;
+	return user_data_copy(dst, size, min_size, &one);
 }
 
 struct hwpt_obj *hwpt_nested_find(struct uiommu_ctx *ctx, uint32_t id)
@@ -112,4 +137,41 @@ void hwpt_nested_fini(struct hwpt_obj *hwpt)
 {
 	hwpt->nest_ops->free(hwpt->nest_state);
 	hwpt->parent->obj.users--;
+}
+
+/* The generic checks of HWPT_INVALIDATE, in the kernel's order. */
+static int invalidate_check(const struct iommu_hwpt_invalidate *cmd)
+{
+	if (cmd->__reserved)
+		return -EOPNOTSUPP;
+	/* Without entries, data_uptr and entry_len are ignored: a data_type probe. */
+	if (cmd->entry_num && (!cmd->data_uptr || !cmd->entry_len ||
+			       cmd->entry_len > uiommu__page_size() ||
+			       cmd->entry_num > INVALIDATE_ENTRY_NUM_MAX))
+		return -EINVAL;
+	return 0;
+}
+
+int hwpt_invalidate(struct ucmd *ucmd)
+{
+	struct iommu_hwpt_invalidate *cmd = ucmd->cmd;
+	const struct user_data_array array = {
+		.type = cmd->data_type,
+		.entry_len = cmd->entry_len,
+		.entry_num = cmd->entry_num,
+		.uptr = (const void *)(uintptr_t)cmd->data_uptr,
+	};
+	struct hwpt_obj *hwpt;
+	uint32_t done = 0;
+	int ret = invalidate_check(cmd);
+
+	if (!ret) {
+		hwpt = hwpt_nested_find(ucmd->ctx, cmd->hwpt_id);
+		ret = hwpt ? hwpt->nest_ops->invalidate(hwpt->nest_state, &array, &done)
+			   : -ENOENT;
+	}
+	cmd->entry_num = done;
+	if (ucmd_respond(ucmd, sizeof(*cmd)))
+		return -EFAULT;
+	return ret;
 }

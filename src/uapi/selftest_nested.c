@@ -1,15 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
  * The kernel selftest's mock driver, nesting side: what a mock device does
- * with a nested HWPT (IOMMU_HWPT_DATA_SELFTEST) and the test op that looks
- * inside (MD_CHECK_IOTLB). Kept apart from selftest.c, which has the mock devices,
+ * with a nested HWPT (IOMMU_HWPT_DATA_SELFTEST), its invalidation entries
+ * (IOMMU_HWPT_INVALIDATE_DATA_SELFTEST) and the test op that looks inside
+ * (MD_CHECK_IOTLB). Kept apart from selftest.c, which has the mock devices,
  * accesses and the paging checks.
  *
  * A mock nested domain has no stage-1 table, only an "IOTLB" of
  * MOCK_NESTED_DOMAIN_IOTLB_NUM u32 entries: allocation fills every entry with
- * the data's iotlb value, and MD_CHECK_IOTLB compares one entry with a value.
- * The state is only touched under the context lock, like every object of the
- * context.
+ * the data's iotlb value, an invalidation entry zeroes one entry (iotlb_id)
+ * or all of them (IOMMU_TEST_INVALIDATE_FLAG_ALL, with iotlb_id still
+ * checked), and MD_CHECK_IOTLB compares one entry with a value. For example,
+ * after allocating with iotlb = 0xbadbeef and invalidating { flags 0,
+ * iotlb_id 1 }, the entries read 0xbadbeef, 0, 0xbadbeef, 0xbadbeef.
+ *
+ * Per entry, in order: a length other than the struct's (8 bytes) is -EINVAL,
+ * an unreadable entry -EFAULT, unknown flags -EOPNOTSUPP, iotlb_id above
+ * MOCK_NESTED_DOMAIN_IOTLB_ID_MAX -EINVAL; a data_type other than the mock's
+ * is -EINVAL before any entry (even with none). The state is only touched
+ * under the context lock, like every object of the context.
  */
 #include <errno.h>
 #include <string.h>
@@ -44,6 +53,46 @@ static int mock_nested_alloc(const struct user_data *data, void **state)
 	return 0;
 }
 
+/* Entry @index of the request array, checked: 0, or the errno that stops the walk. */
+static int mock_inv_entry(const struct user_data_array *array, uint32_t index,
+			  struct iommu_hwpt_invalidate_selftest *inv)
+{
+	int ret = user_data_array_copy(inv, sizeof(*inv),
+				       offsetofend(struct iommu_hwpt_invalidate_selftest, iotlb_id),
+				       array, index);
+
+	if (ret)
+		return ret;
+	if (inv->flags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL)
+		return -EOPNOTSUPP;
+	if (inv->iotlb_id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static int mock_nested_invalidate(void *state, const struct user_data_array *array,
+				  uint32_t *done)
+{
+	struct mock_nested *mock = state;
+	struct iommu_hwpt_invalidate_selftest inv;
+	int ret = 0;
+
+	*done = 0;
+	if (array->type != IOMMU_HWPT_INVALIDATE_DATA_SELFTEST)
+		return -EINVAL;
+	for (uint32_t i = 0; i < array->entry_num; i++) {
+		ret = mock_inv_entry(array, i, &inv);
+		if (ret)
+			break;
+		if (inv.flags & IOMMU_TEST_INVALIDATE_FLAG_ALL)
+			memset(mock->iotlb, 0, sizeof(mock->iotlb));
+		else
+			mock->iotlb[inv.iotlb_id] = 0;
+		(*done)++;
+	}
+	return ret;
+}
+
 static void mock_nested_free(void *state)
 {
 	uiommu__free(state);
@@ -51,6 +100,7 @@ static void mock_nested_free(void *state)
 
 const struct nest_ops mock_nest_ops = {
 	.alloc = mock_nested_alloc,
+	.invalidate = mock_nested_invalidate,
 	.free = mock_nested_free,
 };
 

@@ -51,21 +51,34 @@ struct ioas_obj {
 	struct uiommu_ioas *ioas;
 };
 
-/* User data of HWPT_ALLOC (one struct), as the caller described it. */
+/*
+ * User data of HWPT_ALLOC (one struct) and of HWPT_INVALIDATE (an array of
+ * entry_num entries of entry_len bytes), as the caller described them.
+ */
 struct user_data {
 	uint32_t type;
 	uint32_t len;
 	const void *uptr;
 };
 
+struct user_data_array {
+	uint32_t type;
+	uint32_t entry_len;
+	uint32_t entry_num;
+	const void *uptr;
+};
+
 /*
  * What an IOMMU driver adds for nesting (the kernel's domain_alloc_user with a
- * parent). A device whose hwdev has no nest_ops cannot allocate nested HWPTs.
+ * parent, and cache_invalidate_user). A device whose hwdev has no nest_ops
+ * cannot allocate nested HWPTs.
  */
 struct nest_ops {
 	/* Driver state of a nested HWPT from @data: 0, -EOPNOTSUPP (type),
 	 * -EINVAL (length), -EFAULT, -ENOMEM. */
 	int (*alloc)(const struct user_data *data, void **state);
+	/* Handles the entries in order; *done = how many, also on error. */
+	int (*invalidate)(void *state, const struct user_data_array *array, uint32_t *done);
 	void (*free)(void *state);
 };
 
@@ -141,15 +154,17 @@ struct device_obj *device_find(struct uiommu_ctx *ctx, uint32_t id);
 /* A paging HWPT; nested ones are not found (the kernel's get_hwpt_paging). */
 struct hwpt_obj *hwpt_find(struct uiommu_ctx *ctx, uint32_t id);
 
-/* ---- nested HWPTs (nested.c) ---- */
+/* ---- nested HWPTs and HWPT_INVALIDATE (nested.c) ---- */
 int hwpt_nested_alloc(struct uiommu_ctx *ctx, struct hwpt_obj *parent, struct device_obj *dev,
 		      const struct iommu_hwpt_alloc *cmd, struct hwpt_obj **out);
 /* Undoes what hwpt_nested_alloc() took (driver state, the parent's user). */
 void hwpt_nested_fini(struct hwpt_obj *hwpt);
 struct hwpt_obj *hwpt_nested_find(struct uiommu_ctx *ctx, uint32_t id);
-/* The caller's data as the driver's struct: @size bytes, of which at least
- * @min_size must be given; -EINVAL, -EFAULT. */
+/* One element of the caller's data as the driver's struct: @size bytes, of
+ * which at least @min_size must be given; -EINVAL, -EFAULT. */
 int user_data_copy(void *dst, size_t size, size_t min_size, const struct user_data *src);
+int user_data_array_copy(void *dst, size_t size, size_t min_size,
+			 const struct user_data_array *src, uint32_t index);
 
 /* ---- ioctl framing (iommufd.c) ---- */
 struct ucmd {
@@ -159,6 +174,7 @@ struct ucmd {
 	void *cmd;
 };
 int ucmd_respond(struct ucmd *ucmd, size_t length);
+int hwpt_invalidate(struct ucmd *ucmd);       /* nested.c */
 
 /* ---- selftest ops (selftest.c) and VFIO compat (vfio_compat.c) ---- */
 int selftest_cmd(struct ucmd *ucmd);

@@ -4,7 +4,7 @@
  * §3.2 (IOMMU_DESTROY, object ids).
  *
  * The size rules are checked for every command of the §3.1 table that uiommu
- * implements (0x80-0x8c and MAP_FILE 0x8f): below min_size -> EINVAL; longer
+ * implements (0x80-0x8d and MAP_FILE 0x8f): below min_size -> EINVAL; longer
  * than the kernel struct with a non-zero byte past it -> E2BIG, with zeros ->
  * the same result as the exact size; write-back limited to min(size, struct).
  */
@@ -31,6 +31,7 @@ static const struct cmd_desc cmds[] = {
 	{ "GET_HW_INFO", IOMMU_GET_HW_INFO, 40, 32 },
 	{ "HWPT_SET_DIRTY_TRACKING", IOMMU_HWPT_SET_DIRTY_TRACKING, 16, 16 },
 	{ "HWPT_GET_DIRTY_BITMAP", IOMMU_HWPT_GET_DIRTY_BITMAP, 48, 48 },
+	{ "HWPT_INVALIDATE", IOMMU_HWPT_INVALIDATE, 32, 32 },
 	{ "IOAS_MAP_FILE", IOMMU_IOAS_MAP_FILE, 40, 40 },
 };
 
@@ -60,6 +61,8 @@ static void test_command_numbers_are_0x3b00_or_nr_without_size_or_direction(void
 	assert_int_equal(IOMMU_GET_HW_INFO, 0x3b8a);
 	assert_int_equal(IOMMU_HWPT_SET_DIRTY_TRACKING, 0x3b8b);
 	assert_int_equal(IOMMU_HWPT_GET_DIRTY_BITMAP, 0x3b8c);
+	assert_int_equal(IOMMU_HWPT_INVALIDATE, 0x3b8d);
+	assert_int_equal(IOMMU_FAULT_QUEUE_ALLOC, 0x3b8e);
 	assert_int_equal(IOMMU_IOAS_MAP_FILE, 0x3b8f);
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
 		assert_int_equal(_IOC_SIZE(cmds[i].cmd), 0);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Nested HWPTs (HWPT_ALLOC with a nest parent and driver data), the mock
- * driver's nested domain and MD_CHECK_IOTLB: every check in the kernel's order
- * with its exact errno, the parent reference, attaching devices.
+ * driver's nested domain and MD_CHECK_IOTLB, and HWPT_INVALIDATE: every check
+ * in the kernel's order with its exact errno, the parent reference, attaching
+ * devices, and the entry_num write-back of a partly handled request.
  *
  * The fixture has a context, an IOAS and a selftest mock device (made with
  * IOMMU_TEST_OP_MOCK_DOMAIN, so its driver is the mock one that nests),
@@ -18,6 +19,7 @@
 
 #define MOCK_BASE 0x1000000ull
 #define DEFAULT IOMMU_TEST_IOTLB_DEFAULT
+#define INV_SELFTEST IOMMU_HWPT_INVALIDATE_DATA_SELFTEST
 
 struct nfx {
 	struct uiommu_ctx *ctx;
@@ -106,6 +108,23 @@ static void expect_iotlb(struct uiommu_ctx *ctx, uint32_t hwpt, uint32_t w0, uin
 	for (uint32_t i = 0; i < MOCK_NESTED_DOMAIN_IOTLB_NUM; i++)
 		if (check_iotlb(ctx, hwpt, i, want[i]))
 			fail_msg("iotlb[%u] of hwpt %u is not %#x", i, hwpt, want[i]);
+}
+
+static long invalidate(struct uiommu_ctx *ctx, uint32_t hwpt, uint32_t type, const void *reqs,
+		       uint32_t entry_len, uint32_t *num)
+{
+	struct iommu_hwpt_invalidate c = {
+		.size = sizeof(c),
+		.hwpt_id = hwpt,
+		.data_uptr = (uintptr_t)reqs,
+		.data_type = type,
+		.entry_len = entry_len,
+		.entry_num = *num,
+	};
+	long rc = io(ctx, IOMMU_HWPT_INVALIDATE, &c);
+
+	*num = c.entry_num;
+	return rc;
 }
 
 /* ---- HWPT_ALLOC: nested ---- */
@@ -473,6 +492,271 @@ static void test_teardown_with_nested_hwpts_and_attached_devices(void **state)
 	assert_int_equal(test_cmd(f->ctx, &r), 0);
 }
 
+/* ---- HWPT_INVALIDATE ---- */
+
+static void test_invalidate_reserved_is_eopnotsupp_and_entry_num_is_0(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = { 0 };
+	struct iommu_hwpt_invalidate c = {
+		.size = sizeof(c),
+		.data_uptr = (uintptr_t)&req,
+		.data_type = INV_SELFTEST,
+		.entry_len = sizeof(req),
+		.entry_num = 1,
+		.__reserved = 1,
+	};
+	uint32_t n;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	c.hwpt_id = n;
+	assert_int_equal(io(f->ctx, IOMMU_HWPT_INVALIDATE, &c), -EOPNOTSUPP);
+	assert_int_equal(c.entry_num, 0);
+	expect_iotlb(f->ctx, n, DEFAULT, DEFAULT, DEFAULT, DEFAULT);
+}
+
+static void test_invalidate_array_sanity_is_einval_before_the_lookup(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = { 0 };
+	uint32_t n, num, ids[2];
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	ids[0] = n;
+	ids[1] = 999;
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		num = 1;
+		assert_int_equal(invalidate(f->ctx, ids[i], INV_SELFTEST, NULL, sizeof(req), &num),
+				 -EINVAL);
+		assert_int_equal(num, 0);
+		num = 1;
+		assert_int_equal(invalidate(f->ctx, ids[i], INV_SELFTEST, &req, 0, &num), -EINVAL);
+		num = 1;
+		assert_int_equal(invalidate(f->ctx, ids[i], INV_SELFTEST, &req,
+					    (uint32_t)page_size() + 1, &num),
+				 -EINVAL);
+		num = (1u << 19) + 1;
+		assert_int_equal(invalidate(f->ctx, ids[i], INV_SELFTEST, &req, sizeof(req), &num),
+				 -EINVAL);
+		assert_int_equal(num, 0);
+	}
+}
+
+static void test_invalidate_without_entries_probes_the_data_type(void **state)
+{
+	struct nfx *f = *state;
+	uint32_t n, num = 0;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	/* data_uptr and entry_len are not looked at. */
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, NULL, 0, &num), 0);
+	assert_int_equal(num, 0);
+	assert_int_equal(invalidate(f->ctx, n, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID, NULL,
+				    0, &num),
+			 -EINVAL);
+	assert_int_equal(invalidate(f->ctx, n, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, bad_ptr(), 0,
+				    &num),
+			 -EINVAL);
+}
+
+static void test_invalidate_of_a_non_nested_hwpt_is_enoent(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = { 0 };
+	const uint32_t ids[] = { f->parent, f->plain, f->auto_hwpt, f->ioas, f->idev, 0 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
+		uint32_t num = 1;
+
+		assert_int_equal(invalidate(f->ctx, ids[i], INV_SELFTEST, &req, sizeof(req), &num),
+				 -ENOENT);
+		assert_int_equal(num, 0);
+	}
+}
+
+static void test_invalidate_wrong_data_type_is_einval(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = { 0 };
+	uint32_t n, num = 1;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	assert_int_equal(invalidate(f->ctx, n, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID, &req,
+				    sizeof(req), &num),
+			 -EINVAL);
+	assert_int_equal(num, 0);
+	expect_iotlb(f->ctx, n, DEFAULT, DEFAULT, DEFAULT, DEFAULT);
+}
+
+static void test_invalidate_entry_len_other_than_the_struct_is_einval(void **state)
+{
+	struct nfx *f = *state;
+	uint64_t reqs[8] = { 0 };
+	const uint32_t lens[] = { 1, 4, 7, 9, 16 };
+	uint32_t n;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+		uint32_t num = 1;
+
+		assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, reqs, lens[i], &num),
+				 -EINVAL);
+		assert_int_equal(num, 0);
+	}
+	expect_iotlb(f->ctx, n, DEFAULT, DEFAULT, DEFAULT, DEFAULT);
+}
+
+static void test_invalidate_unknown_flags_is_eopnotsupp(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = { .flags = 0xffffffff };
+	uint32_t n, num = 1;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, &req, sizeof(req), &num),
+			 -EOPNOTSUPP);
+	assert_int_equal(num, 0);
+	req.flags = 2;
+	num = 1;
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, &req, sizeof(req), &num),
+			 -EOPNOTSUPP);
+	expect_iotlb(f->ctx, n, DEFAULT, DEFAULT, DEFAULT, DEFAULT);
+}
+
+static void test_invalidate_bad_iotlb_id_is_einval_even_with_flag_all(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = {
+		.iotlb_id = MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1,
+	};
+	uint32_t n, num = 1;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, &req, sizeof(req), &num), -EINVAL);
+	assert_int_equal(num, 0);
+	req.flags = IOMMU_TEST_INVALIDATE_FLAG_ALL;
+	num = 1;
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, &req, sizeof(req), &num), -EINVAL);
+	assert_int_equal(num, 0);
+	expect_iotlb(f->ctx, n, DEFAULT, DEFAULT, DEFAULT, DEFAULT);
+}
+
+static void test_invalidate_entries_are_handled_in_order(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest reqs[2] = { { .iotlb_id = 2 }, { .iotlb_id = 3 } };
+	uint32_t n, num = 1;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	reqs[0].iotlb_id = 1;
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, reqs, sizeof(reqs[0]), &num), 0);
+	assert_int_equal(num, 1);
+	expect_iotlb(f->ctx, n, DEFAULT, 0, DEFAULT, DEFAULT);
+	reqs[0].iotlb_id = 2;
+	num = 2;
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, reqs, sizeof(reqs[0]), &num), 0);
+	assert_int_equal(num, 2);
+	expect_iotlb(f->ctx, n, DEFAULT, 0, 0, 0);
+}
+
+static void test_invalidate_flag_all_zeroes_every_entry_of_that_hwpt_only(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = { .flags = IOMMU_TEST_INVALIDATE_FLAG_ALL,
+						      .iotlb_id = 3 };
+	uint32_t a, b, num = 1;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &a), 0);
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &b), 0);
+	assert_int_equal(invalidate(f->ctx, b, INV_SELFTEST, &req, sizeof(req), &num), 0);
+	assert_int_equal(num, 1);
+	expect_iotlb(f->ctx, b, 0, 0, 0, 0);
+	expect_iotlb(f->ctx, a, DEFAULT, DEFAULT, DEFAULT, DEFAULT);
+}
+
+static void test_invalidate_partial_writes_back_the_number_handled(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest reqs[3] = {
+		{ .iotlb_id = 0 }, { .flags = 0xffffffff, .iotlb_id = 1 }, { .iotlb_id = 2 }
+	};
+	uint32_t n, num = 3;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, reqs, sizeof(reqs[0]), &num),
+			 -EOPNOTSUPP);
+	assert_int_equal(num, 1);
+	expect_iotlb(f->ctx, n, 0, DEFAULT, DEFAULT, DEFAULT);
+	/* A bad iotlb_id second. */
+	reqs[0].iotlb_id = 3;
+	reqs[1].flags = 0;
+	reqs[1].iotlb_id = MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1;
+	num = 3;
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, reqs, sizeof(reqs[0]), &num),
+			 -EINVAL);
+	assert_int_equal(num, 1);
+	expect_iotlb(f->ctx, n, 0, DEFAULT, DEFAULT, 0);
+}
+
+static void test_invalidate_unreadable_entry_is_efault_after_the_readable_ones(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest *reqs = before_hole(2 * sizeof(*reqs));
+	uint32_t n, num = 3;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	reqs[0].iotlb_id = 1;
+	reqs[1].iotlb_id = 2;
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, reqs, sizeof(*reqs), &num), -EFAULT);
+	assert_int_equal(num, 2);
+	expect_iotlb(f->ctx, n, DEFAULT, 0, 0, DEFAULT);
+	num = 1;
+	assert_int_equal(invalidate(f->ctx, n, INV_SELFTEST, bad_ptr(), sizeof(*reqs), &num),
+			 -EFAULT);
+	assert_int_equal(num, 0);
+}
+
+static void test_invalidate_write_back_fault_is_efault(void **state)
+{
+	struct nfx *f = *state;
+	struct iommu_hwpt_invalidate_selftest req = { .iotlb_id = 0 };
+	struct iommu_hwpt_invalidate *ro;
+	uint32_t n;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	ro = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(ro != MAP_FAILED);
+	*ro = (struct iommu_hwpt_invalidate){ .size = sizeof(*ro),
+					      .hwpt_id = n,
+					      .data_uptr = (uintptr_t)&req,
+					      .data_type = INV_SELFTEST,
+					      .entry_len = sizeof(req),
+					      .entry_num = 1 };
+	assert_int_equal(mprotect(ro, page_size(), PROT_READ), 0);
+	/* The entry was handled; only the report of it failed (the kernel's order). */
+	assert_int_equal(io(f->ctx, IOMMU_HWPT_INVALIDATE, ro), -EFAULT);
+	expect_iotlb(f->ctx, n, 0, DEFAULT, DEFAULT, DEFAULT);
+	munmap(ro, page_size());
+}
+
+static void test_invalidate_write_back_is_truncated_to_size(void **state)
+{
+	struct nfx *f = *state;
+	uint64_t raw[8];
+	struct iommu_hwpt_invalidate *c = (void *)raw;
+	uint32_t n;
+
+	assert_int_equal(nested_alloc(f->ctx, f->idev, f->parent, &n), 0);
+	memset(raw, 0xa5, sizeof(raw));
+	memset(raw, 0, sizeof(*c));
+	c->size = sizeof(*c);
+	c->hwpt_id = n;
+	c->data_type = INV_SELFTEST;
+	assert_int_equal(io(f->ctx, IOMMU_HWPT_INVALIDATE, c), 0);
+	for (size_t i = sizeof(*c); i < sizeof(raw); i++)
+		assert_int_equal(((uint8_t *)raw)[i], 0xa5);
+}
+
 #define N(fn) cmocka_unit_test_setup_teardown(fn, nfx_setup, nfx_teardown)
 
 int main(void)
@@ -501,6 +785,20 @@ int main(void)
 		N(test_dma_through_a_nested_hwpt_uses_the_parents_table),
 		N(test_attaching_to_a_nested_hwpt_reserves_in_the_parents_ioas),
 		N(test_teardown_with_nested_hwpts_and_attached_devices),
+		N(test_invalidate_reserved_is_eopnotsupp_and_entry_num_is_0),
+		N(test_invalidate_array_sanity_is_einval_before_the_lookup),
+		N(test_invalidate_without_entries_probes_the_data_type),
+		N(test_invalidate_of_a_non_nested_hwpt_is_enoent),
+		N(test_invalidate_wrong_data_type_is_einval),
+		N(test_invalidate_entry_len_other_than_the_struct_is_einval),
+		N(test_invalidate_unknown_flags_is_eopnotsupp),
+		N(test_invalidate_bad_iotlb_id_is_einval_even_with_flag_all),
+		N(test_invalidate_entries_are_handled_in_order),
+		N(test_invalidate_flag_all_zeroes_every_entry_of_that_hwpt_only),
+		N(test_invalidate_partial_writes_back_the_number_handled),
+		N(test_invalidate_unreadable_entry_is_efault_after_the_readable_ones),
+		N(test_invalidate_write_back_fault_is_efault),
+		N(test_invalidate_write_back_is_truncated_to_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
