@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <uiommu/compiler.h>
 #include <uiommu/iommu.h>
@@ -63,9 +64,10 @@ UIOMMU_EXPORT struct uiommu_device *uiommu_hwdev_dma(struct uiommu_hwdev *dev);
 UIOMMU_EXPORT const struct uiommu_hwdev_cfg *uiommu_hwdev_cfg(const struct uiommu_hwdev *dev);
 
 /*
- * How a context names its file-like objects (access objects of the selftest
- * ops are fds). By default eventfds; the shim supplies its own so that its
- * close() interposition knows them.
+ * How a context names its file-like objects: the fd of a fault queue
+ * (IOMMU_FAULT_QUEUE_ALLOC) and the access objects of the selftest ops. By
+ * default eventfds; the shim supplies its own so that its close(), read() and
+ * write() interpositions know them.
  */
 struct uiommu_ctx_fd_ops {
 	int (*open)(void *opaque);             /* a new fd, or -errno */
@@ -90,10 +92,40 @@ UIOMMU_EXPORT void uiommu_ctx_destroy(struct uiommu_ctx *ctx);
 UIOMMU_EXPORT long uiommu_iommufd_ioctl(struct uiommu_ctx *ctx, unsigned long cmd, void *arg);
 
 /*
- * A file-like object of the context is being closed (an access fd): 0 when
- * @fd was one (it is released and fd_ops.close called), -ENOENT otherwise.
+ * A file-like object of the context is being closed (a fault-queue or access
+ * fd): 0 when @fd was one (it is released, fd_ops.close called and the
+ * context reference it held dropped), -ENOENT otherwise. A fault queue stays
+ * an object until DESTROY; only its fd goes.
  */
 UIOMMU_EXPORT int uiommu_ctx_close_fd(struct uiommu_ctx *ctx, int fd);
+
+/**
+ * uiommu_fault_read() - read(2) on a fault queue's fd, without the shim.
+ * @fd: out_fault_fd of IOMMU_FAULT_QUEUE_ALLOC on @ctx.
+ * @buf: user memory for whole struct iommu_hwpt_pgfault records.
+ *
+ * Takes the waiting faults, oldest first, as many as fit, and gives each
+ * group a cookie to answer with. Never blocks. Under the shim, read() on the
+ * fd does exactly this.
+ *
+ * Return: bytes read (0 when no fault waits), or -EBADF (@fd is no fault
+ * queue's fd of @ctx), -ESPIPE (@count not a multiple of the record),
+ * -EINVAL (the first waiting fault does not fit), -EFAULT (bad @buf, before
+ * anything was read); a failure after some records returns their bytes.
+ */
+UIOMMU_EXPORT ssize_t uiommu_fault_read(struct uiommu_ctx *ctx, int fd, void *buf, size_t count);
+
+/**
+ * uiommu_fault_write() - write(2) on a fault queue's fd, without the shim.
+ * @buf: struct iommu_hwpt_page_response records, each answering the group
+ *       with that cookie (code IOMMUFD_PAGE_RESP_SUCCESS or _INVALID).
+ *
+ * Return: bytes taken, or -EBADF, -ESPIPE (as for the read), -EINVAL (bad
+ * code, or no unanswered group has that cookie), -EFAULT; a failure after
+ * some records returns their bytes, and those groups stay answered.
+ */
+UIOMMU_EXPORT ssize_t uiommu_fault_write(struct uiommu_ctx *ctx, int fd, const void *buf,
+					 size_t count);
 
 /* Bind @dev (VFIO_DEVICE_BIND_IOMMUFD): *dev_id = its device object id.
  * -EBUSY when bound elsewhere. */

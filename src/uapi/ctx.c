@@ -8,9 +8,10 @@
  * (obj->users), which is what makes DESTROY answer -EBUSY.
  *
  * A context is reference counted: the opener holds one reference, every
- * dup'ed file and every access fd another. The last put tears the objects
- * down in dependency order (selftest devices, accesses, bound devices, nested
- * HWPTs, paging HWPTs, IOASes), so destroy never fails.
+ * dup'ed file and every fd the context made (access and fault-queue fds)
+ * another. The last put tears the objects down in dependency order (selftest
+ * devices, accesses, bound devices, nested HWPTs, paging HWPTs, fault queues,
+ * IOASes), so destroy never fails.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ static unsigned int ctx_sweep(struct uiommu_ctx *ctx, enum obj_type type)
 static void ctx_teardown(struct uiommu_ctx *ctx)
 {
 	static const enum obj_type order[] = { OBJ_SELFTEST, OBJ_DEVICE, OBJ_HWPT_NESTED,
-					       OBJ_HWPT, OBJ_IOAS };
+					       OBJ_HWPT,     OBJ_FAULT,  OBJ_IOAS };
 
 	selftest_ctx_fini(ctx);
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
@@ -222,8 +223,29 @@ int obj_destroy_by_id(struct uiommu_ctx *ctx, uint32_t id)
 		return 0;
 	case OBJ_SELFTEST:
 		return selftest_obj_destroy(ctx, obj);
+	case OBJ_FAULT:
+		fault_obj_destroy(ctx, (struct fault_obj *)obj);
+		return 0;
 	default:
 		/* Devices are released by their binder, accesses by their fd. */
 		return -EBUSY;
 	}
+}
+
+UIOMMU_EXPORT int uiommu_ctx_close_fd(struct uiommu_ctx *ctx, int fd)
+{
+	int ret;
+
+	pthread_mutex_lock(&ctx->lock);
+	ret = selftest_close_fd(ctx, fd);
+	if (ret == -ENOENT)
+		ret = fault_close_fd(ctx, fd);
+	if (!ret)
+		ctx->fd_ops.close(ctx->fd_ops.opaque, fd);
+	pthread_mutex_unlock(&ctx->lock);
+	if (ret)
+		return ret;
+	/* The fd's reference; it may be the last. */
+	uiommu_ctx_put(ctx);
+	return 0;
 }

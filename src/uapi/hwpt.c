@@ -20,7 +20,8 @@
  *
  * Devices attach to nested HWPTs (nested.c) the same way: a nested HWPT
  * carries its parent's domain, IOAS and format, so everything here applies to
- * it unchanged; only its destruction differs.
+ * it unchanged; only its destruction differs. A device that leaves a HWPT
+ * with a fault queue has its pending faults there dropped (fault.c).
  */
 #include <errno.h>
 
@@ -115,6 +116,7 @@ static void device_undo_attach(struct device_obj *dev)
 	dev->hwpt = NULL;
 	hwpt->devices--;
 	hwpt->obj.users--;
+	fault_drop_device(hwpt, dev);
 }
 
 /* Drops a hold on @old; an automatic HWPT left alone goes away. */
@@ -159,6 +161,7 @@ static int device_do_replace(struct uiommu_ctx *ctx, struct device_obj *dev,
 	hwpt->obj.users++;
 	old->devices--;
 	old->obj.users--;
+	fault_drop_device(old, dev);
 	hwpt_release(ctx, old);
 	return 0;
 }
@@ -246,6 +249,7 @@ void hwpt_obj_destroy(struct uiommu_ctx *ctx, struct hwpt_obj *hwpt)
 		hwpt->ioas->obj.users--;
 		uiommu_domain_destroy(hwpt->domain);
 	}
+	hwpt_fault_clear(hwpt);
 	uiommu__free(hwpt);
 }
 

@@ -363,8 +363,9 @@ static int iommufd_hwpt_alloc(struct ucmd *ucmd)
 	if (ret)
 		return ret;
 	if (cmd->flags & IOMMU_HWPT_FAULT_ID_VALID) {
-		ret = -ENOENT; /* no fault queues exist here */
-		goto err_destroy;
+		ret = hwpt_fault_set(ucmd->ctx, hwpt, cmd->fault_id);
+		if (ret)
+			goto err_destroy;
 	}
 	cmd->out_hwpt_id = hwpt->obj.id;
 	ret = ucmd_respond(ucmd, sizeof(*cmd));
@@ -505,16 +506,6 @@ static int iommufd_hwpt_get_dirty_bitmap(struct ucmd *ucmd)
 	return 0;
 }
 
-static int iommufd_fault_queue_alloc(struct ucmd *ucmd)
-{
-	struct iommu_fault_alloc *cmd = ucmd->cmd;
-
-	if (cmd->flags)
-		return -EOPNOTSUPP;
-	/* IO page-fault delivery to user space is not emulated. */
-	return -EOPNOTSUPP;
-}
-
 struct ioctl_op {
 	unsigned long cmd;
 	uint32_t size;
@@ -546,7 +537,7 @@ static const struct ioctl_op ioctl_ops[] = {
 	IOCTL_OP(IOMMU_HWPT_GET_DIRTY_BITMAP, iommufd_hwpt_get_dirty_bitmap,
 		 struct iommu_hwpt_get_dirty_bitmap, data),
 	IOCTL_OP(IOMMU_HWPT_INVALIDATE, hwpt_invalidate, struct iommu_hwpt_invalidate, __reserved),
-	IOCTL_OP(IOMMU_FAULT_QUEUE_ALLOC, iommufd_fault_queue_alloc, struct iommu_fault_alloc,
+	IOCTL_OP(IOMMU_FAULT_QUEUE_ALLOC, fault_queue_alloc, struct iommu_fault_alloc,
 		 out_fault_fd),
 	IOCTL_OP(IOMMU_IOAS_MAP_FILE, iommufd_ioas_map_file, struct iommu_ioas_map_file, iova),
 	IOCTL_OP(IOMMU_TEST_CMD, selftest_cmd, struct iommu_test_cmd, last),

@@ -568,16 +568,17 @@ int selftest_cmd(struct ucmd *ucmd)
 		return test_dirty(ucmd, cmd);
 	case IOMMU_TEST_OP_MD_CHECK_IOTLB:
 		return selftest_check_iotlb(ucmd, cmd);
+	case IOMMU_TEST_OP_TRIGGER_IOPF:
+		return selftest_trigger_iopf(ucmd, cmd);
 	default:
 		return -EOPNOTSUPP;
 	}
 }
 
-UIOMMU_EXPORT int uiommu_ctx_close_fd(struct uiommu_ctx *ctx, int fd)
+int selftest_close_fd(struct uiommu_ctx *ctx, int fd)
 {
 	struct test_access **pp, *a = NULL;
 
-	pthread_mutex_lock(&ctx->lock);
 	for (pp = ctx->selftest ? &ctx->selftest->accesses : NULL; pp && *pp; pp = &(*pp)->next) {
 		if ((*pp)->fd == fd) {
 			a = *pp;
@@ -585,14 +586,9 @@ UIOMMU_EXPORT int uiommu_ctx_close_fd(struct uiommu_ctx *ctx, int fd)
 			break;
 		}
 	}
-	if (a) {
-		test_access_free(ctx, a);
-		ctx->fd_ops.close(ctx->fd_ops.opaque, fd);
-	}
-	pthread_mutex_unlock(&ctx->lock);
 	if (!a)
 		return -ENOENT;
-	uiommu_ctx_put(ctx);
+	test_access_free(ctx, a);
 	return 0;
 }
 

@@ -2,9 +2,10 @@
 /*
  * The kernel selftest's mock driver, nesting side: what a mock device does
  * with a nested HWPT (IOMMU_HWPT_DATA_SELFTEST), its invalidation entries
- * (IOMMU_HWPT_INVALIDATE_DATA_SELFTEST) and the test op that looks inside
- * (MD_CHECK_IOTLB). Kept apart from selftest.c, which has the mock devices,
- * accesses and the paging checks.
+ * (IOMMU_HWPT_INVALIDATE_DATA_SELFTEST), the test op that looks inside
+ * (MD_CHECK_IOTLB), and the one that makes a mock device take an IO page
+ * fault (TRIGGER_IOPF). Kept apart from selftest.c, which has the mock
+ * devices, accesses and the paging checks.
  *
  * A mock nested domain has no stage-1 table, only an "IOTLB" of
  * MOCK_NESTED_DOMAIN_IOTLB_NUM u32 entries: allocation fills every entry with
@@ -19,6 +20,11 @@
  * MOCK_NESTED_DOMAIN_IOTLB_ID_MAX -EINVAL; a data_type other than the mock's
  * is -EINVAL before any entry (even with none). The state is only touched
  * under the context lock, like every object of the context.
+ *
+ * TRIGGER_IOPF: dev_id must be a bound device (-ENOENT) of the mock driver
+ * (-EINVAL). The fault is the last of its group (LAST_PAGE), PASID-tagged
+ * when pasid is not 0, and goes where fault.c routes it; the op succeeds
+ * whether or not a queue took it, as the kernel's does.
  */
 #include <errno.h>
 #include <string.h>
@@ -117,5 +123,29 @@ int selftest_check_iotlb(struct ucmd *ucmd, struct iommu_test_cmd *cmd)
 	if (cmd->check_iotlb.id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX ||
 	    mock->iotlb[cmd->check_iotlb.id] != cmd->check_iotlb.iotlb)
 		return -EINVAL;
+	return 0;
+}
+
+int selftest_trigger_iopf(struct ucmd *ucmd, struct iommu_test_cmd *cmd)
+{
+	struct device_obj *dev = device_find(ucmd->ctx, cmd->trigger_iopf.dev_id);
+	struct iommu_hwpt_pgfault msg = {
+		.flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE,
+		.pasid = cmd->trigger_iopf.pasid,
+		.grpid = cmd->trigger_iopf.grpid,
+		.perm = cmd->trigger_iopf.perm,
+		.addr = cmd->trigger_iopf.addr,
+	};
+
+	if (!dev)
+		return -ENOENT;
+	/* The mock driver's devices are the ones with its nesting ops. */
+	if (dev->hw->nest_ops != &mock_nest_ops)
+		return -EINVAL;
+	if (msg.pasid)
+		msg.flags |= IOMMU_PGFAULT_FLAGS_PASID_VALID;
+	msg.dev_id = dev->obj.id;
+	/* A fault no queue takes is answered and dropped; the op does not fail. */
+	fault_report(dev, &msg);
 	return 0;
 }

@@ -35,6 +35,7 @@ enum obj_type {
 	OBJ_DEVICE,
 	OBJ_ACCESS,
 	OBJ_SELFTEST,
+	OBJ_FAULT,       /* an IO page-fault queue and its fd (fault.c) */
 };
 
 struct obj {
@@ -45,6 +46,7 @@ struct obj {
 };
 
 struct hwpt_obj;
+struct fault_obj;
 
 struct ioas_obj {
 	struct obj obj;
@@ -101,6 +103,7 @@ struct hwpt_obj {
 	const struct nest_ops *nest_ops; /* the allocating device driver's, or NULL */
 	struct hwpt_obj *parent;         /* nested: the paging HWPT it holds a user of */
 	void *nest_state;                /* nested: the driver's state */
+	struct fault_obj *fault;         /* IO page faults go here (FAULT_ID_VALID), or NULL */
 };
 
 struct device_obj {
@@ -175,15 +178,33 @@ struct ucmd {
 };
 int ucmd_respond(struct ucmd *ucmd, size_t length);
 int hwpt_invalidate(struct ucmd *ucmd);       /* nested.c */
+int fault_queue_alloc(struct ucmd *ucmd);     /* fault.c */
+
+/* ---- IO page-fault queues (fault.c) ---- */
+/* Makes @hwpt report its IO page faults to fault object @fault_id: -ENOENT. */
+int hwpt_fault_set(struct uiommu_ctx *ctx, struct hwpt_obj *hwpt, uint32_t fault_id);
+void hwpt_fault_clear(struct hwpt_obj *hwpt);
+/* @dev leaves @hwpt: its faults still queued or unanswered are answered
+ * "invalid" and dropped, as the kernel does at detach. */
+void fault_drop_device(struct hwpt_obj *hwpt, const struct device_obj *dev);
+/* A device reports an IO page fault (the last of its group): 0 when queued,
+ * -ENODEV when nothing takes it, -ENOMEM. */
+int fault_report(struct device_obj *dev, const struct iommu_hwpt_pgfault *msg);
+void fault_obj_destroy(struct uiommu_ctx *ctx, struct fault_obj *fault);
+/* 0 when @fd was a fault queue's fd (now released), -ENOENT otherwise. */
+int fault_close_fd(struct uiommu_ctx *ctx, int fd);
 
 /* ---- selftest ops (selftest.c) and VFIO compat (vfio_compat.c) ---- */
 int selftest_cmd(struct ucmd *ucmd);
 int selftest_obj_destroy(struct uiommu_ctx *ctx, struct obj *obj);
 void selftest_ctx_fini(struct uiommu_ctx *ctx);
-/* The mock driver's nesting and MD_CHECK_IOTLB (selftest_nested.c). */
+/* 0 when @fd was an access fd (now released), -ENOENT otherwise. */
+int selftest_close_fd(struct uiommu_ctx *ctx, int fd);
+/* The mock driver's nesting, MD_CHECK_IOTLB and TRIGGER_IOPF (selftest_nested.c). */
 extern const struct nest_ops mock_nest_ops;
 struct iommu_test_cmd;
 int selftest_check_iotlb(struct ucmd *ucmd, struct iommu_test_cmd *cmd);
+int selftest_trigger_iopf(struct ucmd *ucmd, struct iommu_test_cmd *cmd);
 long vfio_compat_ioctl(struct uiommu_ctx *ctx, unsigned long cmd, void *arg);
 int vfio_compat_ioas(struct ucmd *ucmd);
 

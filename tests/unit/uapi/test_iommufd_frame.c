@@ -4,7 +4,8 @@
  * §3.2 (IOMMU_DESTROY, object ids).
  *
  * The size rules are checked for every command of the §3.1 table that uiommu
- * implements (0x80-0x8d and MAP_FILE 0x8f): below min_size -> EINVAL; longer
+ * implements (0x80-0x8d and MAP_FILE 0x8f; FAULT_QUEUE_ALLOC 0x8e, which
+ * makes fds, has its own in test_iommufd_fault.c): below min_size -> EINVAL; longer
  * than the kernel struct with a non-zero byte past it -> E2BIG, with zeros ->
  * the same result as the exact size; write-back limited to min(size, struct).
  */
