@@ -4,6 +4,9 @@
  * headers (<linux/vfio.h>, the iommufd uAPI and the VFIO cdev declarations):
  * nothing here knows uiommu exists. Run it without the shim on a machine
  * whose kernel has iommufd and VFIO cdevs and it would talk to the kernel.
+ * The fault_fd case also uses the kernel selftest's mock driver (the
+ * iommufd_test.h declarations), as on a kernel with CONFIG_IOMMUFD_TEST, to
+ * make a device take an IO page fault.
  *
  *   test_shim <case>      cases: see the table at the bottom
  *
@@ -35,6 +38,7 @@
 #include <linux/vfio.h>
 
 #include "uiommu/uapi/iommufd.h"
+#include "uapi/iommufd_test.h"
 #include "uapi/shim/vfio_cdev.h"
 
 /* Fails the case with where and why; a function so that callers stay straight-line. */
@@ -714,6 +718,123 @@ static void case_fork(void)
 	close(fd);
 }
 
+/* ---- fault queues: read and write on the fault fd ---- */
+
+static long test_cmd(int fd, struct iommu_test_cmd *c)
+{
+	c->size = sizeof(*c);
+	return ioctl(fd, IOMMU_TEST_CMD, c);
+}
+
+/* A selftest mock device on @ioas; *idev = its device id. Returns its selftest id. */
+static uint32_t mock_device(int fd, uint32_t ioas, uint32_t *idev)
+{
+	struct iommu_test_cmd c = { .op = IOMMU_TEST_OP_MOCK_DOMAIN, .id = ioas };
+
+	CHECK(!test_cmd(fd, &c));
+	*idev = c.mock_domain.out_idev_id;
+	return c.mock_domain.out_stdev_id;
+}
+
+/* A nested HWPT over @parent whose IO page faults go to @fault. */
+static uint32_t iopf_hwpt(int fd, uint32_t idev, uint32_t parent, uint32_t fault)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	struct iommu_hwpt_alloc h = {
+		.size = sizeof(h), .flags = IOMMU_HWPT_FAULT_ID_VALID, .dev_id = idev,
+		.pt_id = parent, .data_type = IOMMU_HWPT_DATA_SELFTEST, .data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data, .fault_id = fault,
+	};
+
+	CHECK(!ioctl(fd, IOMMU_HWPT_ALLOC, &h));
+	return h.out_hwpt_id;
+}
+
+static void replace_pt(int fd, uint32_t stdev, uint32_t pt)
+{
+	struct iommu_test_cmd c = { .op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, .id = stdev };
+
+	c.mock_domain_replace.pt_id = pt;
+	CHECK(!test_cmd(fd, &c));
+}
+
+static void trigger_iopf(int fd, uint32_t idev, uint64_t addr)
+{
+	struct iommu_test_cmd c = {
+		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
+		.trigger_iopf = { .dev_id = idev, .pasid = 1, .grpid = 2,
+				  .perm = IOMMU_PGFAULT_PERM_READ, .addr = addr },
+	};
+
+	CHECK(!test_cmd(fd, &c));
+}
+
+/* read and write on a plain fd still work while a fault fd is open. */
+static void check_passthrough_rw(void)
+{
+	int p[2];
+	char c = 0;
+
+	CHECK(!pipe(p));
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(read(p[0], &c, 1) == 1 && c == 'x');
+	close(p[0]);
+	close(p[1]);
+}
+
+static void case_fault_fd(void)
+{
+	int fd = open_iommufd(), ffd;
+	uint32_t ioas = ioas_alloc(fd), idev, stdev = mock_device(fd, ioas, &idev), parent, nested;
+	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
+	struct iommu_hwpt_pgfault m[2];
+	struct iommu_hwpt_page_response r = { .code = IOMMUFD_PAGE_RESP_SUCCESS };
+	struct iommu_test_cmd acc = { .op = IOMMU_TEST_OP_CREATE_ACCESS, .id = ioas };
+	void *none = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(none != MAP_FAILED);
+	parent = hwpt_alloc(fd, idev, ioas, IOMMU_HWPT_ALLOC_NEST_PARENT);
+	CHECK(!ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &fa));
+	ffd = (int)fa.out_fault_fd;
+	check_cloexec(ffd, true);
+	nested = iopf_hwpt(fd, idev, parent, fa.out_fault_id);
+	replace_pt(fd, stdev, nested);
+	/* Nothing waits: read returns 0 at once. */
+	CHECK(read(ffd, m, sizeof(m)) == 0);
+	trigger_iopf(fd, idev, 0xdeadbeaf);
+	CHECK_ERR(read(ffd, m, sizeof(m[0]) - 1), ESPIPE);
+	CHECK_ERR(read(ffd, m, 0), EINVAL);
+	CHECK(read(ffd, m, sizeof(m)) == (ssize_t)sizeof(m[0]));
+	CHECK(m[0].dev_id == idev && m[0].addr == 0xdeadbeaf && m[0].cookie == 1);
+	CHECK_ERR(write(ffd, &r, sizeof(r) - 1), ESPIPE);
+	r.cookie = 2;
+	CHECK_ERR(write(ffd, &r, sizeof(r)), EINVAL);
+	r.cookie = m[0].cookie;
+	CHECK(write(ffd, &r, sizeof(r)) == (ssize_t)sizeof(r));
+	CHECK_ERR(write(ffd, &r, sizeof(r)), EINVAL);
+	/* A bad buffer is EFAULT, and the fault waits on. */
+	trigger_iopf(fd, idev, 0x2000);
+	CHECK_ERR(read(ffd, none, sizeof(m[0])), EFAULT);
+	CHECK(read(ffd, m, sizeof(m)) == (ssize_t)sizeof(m[0]));
+	CHECK(m[0].addr == 0x2000 && m[0].cookie == 1);
+	check_passthrough_rw();
+	/* The context's fds cannot be duplicated; an access fd has no read or write. */
+	CHECK_ERR(dup(ffd), EINVAL);
+	CHECK(!test_cmd(fd, &acc));
+	CHECK_ERR(read((int)acc.create_access.out_access_fd, m, sizeof(m[0])), EINVAL);
+	CHECK_ERR(write((int)acc.create_access.out_access_fd, &r, sizeof(r)), EINVAL);
+	CHECK(!close((int)acc.create_access.out_access_fd));
+	/* The fd holds the fault object; the nested HWPT does too. */
+	CHECK_ERR(ioctl(fd, IOMMU_DESTROY, &(struct iommu_destroy){ 8, fa.out_fault_id }), EBUSY);
+	CHECK(!close(ffd));
+	CHECK_ERR(read(ffd, m, sizeof(m[0])), EBADF);
+	replace_pt(fd, stdev, parent);
+	CHECK(!ioctl(fd, IOMMU_DESTROY, &(struct iommu_destroy){ 8, nested }));
+	CHECK(!ioctl(fd, IOMMU_DESTROY, &(struct iommu_destroy){ 8, fa.out_fault_id }));
+	munmap(none, PAGE);
+	close(fd);
+}
+
 /* ---- threads: open, ioctl, dup and close from many threads at once ---- */
 
 static int shared_fd = -1;
@@ -774,6 +895,7 @@ static const struct {
 	{ "bad_config", case_bad_config },
 	{ "fork", case_fork },
 	{ "threads", case_threads },
+	{ "fault_fd", case_fault_fd },
 };
 
 int main(int argc, char **argv)

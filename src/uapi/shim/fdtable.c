@@ -15,7 +15,10 @@
  * released under it (an allocator that opened a file would otherwise re-enter
  * the shim and deadlock), and no library function is called under it.
  * nr_live counts the used slots so that programs that never open /dev/iommu
- * pay one relaxed load per close() and ioctl(), not a lock.
+ * pay one load per close() and ioctl(), not a lock; nr_ctx_fds counts the
+ * slots that hold fds a context made (fault queues, accesses), so that
+ * read() and write() pay one load unless such an fd is open (real VMMs have
+ * none until they allocate a fault queue).
  *
  * The array is indexed by fd and grows to the highest shim fd; it is replaced
  * whole (allocated outside the lock, swapped under it).
@@ -33,6 +36,7 @@ static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shim_file **table; /* protected by table_lock */
 static size_t table_len;         /* protected by table_lock */
 static size_t nr_live;           /* atomic; written under table_lock */
+static size_t nr_ctx_fds;        /* atomic; written under table_lock */
 
 struct shim_file *uiommu__shim_file_new(enum shim_kind kind)
 {
@@ -56,7 +60,7 @@ void uiommu__shim_file_put(struct shim_file *f)
 		return;
 	switch (f->kind) {
 	case SHIM_FILE_IOMMUFD:
-	case SHIM_FILE_ACCESS:
+	case SHIM_FILE_CTX_FD:
 		if (f->ctx)
 			uiommu_ctx_put(f->ctx);
 		break;
@@ -72,12 +76,21 @@ bool uiommu__shim_fd_any(void)
 	return __atomic_load_n(&nr_live, __ATOMIC_ACQUIRE) != 0;
 }
 
+bool uiommu__shim_fd_any_ctx_fd(void)
+{
+	return __atomic_load_n(&nr_ctx_fds, __ATOMIC_ACQUIRE) != 0;
+}
+
 static void slot_set(int fd, struct shim_file *f)
 {
 	if (!table[fd] && f)
 		__atomic_add_fetch(&nr_live, 1, __ATOMIC_RELEASE);
 	else if (table[fd] && !f)
 		__atomic_sub_fetch(&nr_live, 1, __ATOMIC_RELEASE);
+	if (table[fd] && table[fd]->kind == SHIM_FILE_CTX_FD)
+		__atomic_sub_fetch(&nr_ctx_fds, 1, __ATOMIC_RELEASE);
+	if (f && f->kind == SHIM_FILE_CTX_FD)
+		__atomic_add_fetch(&nr_ctx_fds, 1, __ATOMIC_RELEASE);
 	table[fd] = f;
 }
 

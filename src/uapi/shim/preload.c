@@ -15,21 +15,31 @@
  *                 VFIO container compat commands); on a device fd: the VFIO
  *                 cdev commands (vfio_cdev.c); a negative result becomes -1
  *                 with errno. Any other fd goes to the C library.
- *   close         drops the fd's reference on its file (fdtable.c); access
- *                 fds that a context made are closed through
+ *   close         drops the fd's reference on its file (fdtable.c); fds that
+ *                 a context made (fault queues, accesses) are closed through
  *                 uiommu_ctx_close_fd().
+ *   read, __read_chk, write
+ *                 on a fault queue's fd: uiommu_fault_read() and
+ *                 uiommu_fault_write() (faults out, page responses in); on an
+ *                 access fd: EINVAL (it has no read or write, as in the
+ *                 kernel). Every other fd goes to the C library, after one
+ *                 load when no context-made fd is open (fdtable.c), else a
+ *                 table lookup. readv, pread and friends are not interposed:
+ *                 on a fault queue's fd they reach its eventfd.
  *   dup, dup2, dup3, fcntl(F_DUPFD, F_DUPFD_CLOEXEC), fcntl64
  *                 the new fd shares the file (and so the context), as in the
  *                 kernel; an fd that dup2/dup3 replaces is closed as by close.
- *                 Duplicating an access fd is refused (EINVAL): the context
- *                 knows an access by its one fd number.
+ *                 Duplicating a fault-queue or access fd is refused (EINVAL):
+ *                 the context knows those objects by their one fd number.
  *   close_range, closefrom
  *                 shim fds in the range are closed as by close() first.
  *
  * fds are real: memfd_create("iommufd" or "vfio-device") for contexts and
- * devices, eventfds for access fds, so their numbers come from the kernel
- * and never collide with the program's, O_CLOEXEC is honoured, and poll or
- * fstat on them do not fail (fstat shows a memfd, not a character device).
+ * devices, eventfds for fault-queue and access fds, so their numbers come
+ * from the kernel and never collide with the program's, O_CLOEXEC is
+ * honoured, and poll or fstat on them do not fail (fstat shows a memfd, not
+ * a character device; poll on a fault queue's fd never reports a fault
+ * waiting: read it, which never blocks).
  *
  * Re-entrancy: the library inside this .so calls close() and friends too,
  * and those calls resolve to the versions here. They find nothing of theirs
@@ -99,6 +109,8 @@ SHIM_EXPORT int __open64_2(const char *path, int flags);
 SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags);
 SHIM_EXPORT int __openat64_2(int dirfd, const char *path, int flags);
 SHIM_EXPORT int fcntl64(int fd, int cmd, ...);
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t count, size_t buflen);
+void __chk_fail(void) __attribute__((noreturn)); /* glibc's, undeclared */
 
 static __thread struct uiommu_ctx *tls_cur_ctx;   /* context whose ioctl runs */
 static __thread struct shim_file *tls_deferred;   /* files to put when unlocked */
@@ -120,7 +132,7 @@ static void drain_deferred(void)
 	}
 }
 
-/* ---- fd_ops: the access fds a context makes ---- */
+/* ---- fd_ops: the fds a context makes (fault queues, accesses) ---- */
 
 static int fdops_open(void *opaque)
 {
@@ -133,7 +145,7 @@ static int fdops_open(void *opaque)
 		return -errno;
 	if (!tls_cur_ctx)
 		return fd; /* not inside one of our ioctls: a plain fd */
-	f = uiommu__shim_file_new(SHIM_FILE_ACCESS);
+	f = uiommu__shim_file_new(SHIM_FILE_CTX_FD);
 	if (!f) {
 		uiommu__shim_real()->close(fd);
 		return -ENOMEM;
@@ -170,8 +182,8 @@ static const struct uiommu_ctx_fd_ops shim_fd_ops = {
 
 /* ---- closing ---- */
 
-/* An access fd: the context releases the access and closes the fd. */
-static void access_close(struct shim_file *f, int fd, bool fd_gone)
+/* A context's fd: the context releases its object's fd and closes it. */
+static void ctx_fd_close(struct shim_file *f, int fd, bool fd_gone)
 {
 	int ret;
 
@@ -188,8 +200,8 @@ static int file_close(int fd, struct shim_file *f)
 {
 	int ret, err;
 
-	if (f->kind == SHIM_FILE_ACCESS) {
-		access_close(f, fd, false);
+	if (f->kind == SHIM_FILE_CTX_FD) {
+		ctx_fd_close(f, fd, false);
 		return 0;
 	}
 	ret = uiommu__shim_real()->close(fd);
@@ -204,8 +216,8 @@ static void file_gone(int fd, struct shim_file *f)
 {
 	if (!f)
 		return;
-	if (f->kind == SHIM_FILE_ACCESS)
-		access_close(f, fd, true);
+	if (f->kind == SHIM_FILE_CTX_FD)
+		ctx_fd_close(f, fd, true);
 	else
 		uiommu__shim_file_put(f);
 }
@@ -478,7 +490,7 @@ static long file_ioctl(struct shim_file *f, unsigned long request, void *arg)
 		return ret;
 	case SHIM_FILE_VFIO_DEV:
 		return uiommu__shim_vdev_ioctl(f, request, arg);
-	case SHIM_FILE_ACCESS:
+	case SHIM_FILE_CTX_FD:
 	default:
 		return -ENOTTY;
 	}
@@ -509,15 +521,75 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	return (int)ret;
 }
 
+/* ---- read, write ---- */
+
+/* A result of the library as read/write return it; -EBADF means no fault queue. */
+static ssize_t rw_result(ssize_t ret)
+{
+	if (ret == -EBADF)
+		ret = -EINVAL; /* an access fd: a file without read or write */
+	if (ret >= 0)
+		return ret;
+	errno = (int)-ret;
+	return -1;
+}
+
+/* The context-made file at @fd with a reference, or NULL (then pass through). */
+static struct shim_file *ctx_fd_get(int fd)
+{
+	struct shim_file *f;
+
+	if (!uiommu__shim_fd_any_ctx_fd())
+		return NULL;
+	f = uiommu__shim_fd_get(fd);
+	if (f && f->kind != SHIM_FILE_CTX_FD) {
+		uiommu__shim_file_put(f);
+		return NULL;
+	}
+	return f;
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+	struct shim_file *f = ctx_fd_get(fd);
+	ssize_t ret;
+
+	if (!f)
+		return uiommu__shim_real()->read(fd, buf, count);
+	ret = f->ctx ? uiommu_fault_read(f->ctx, fd, buf, count) : -EBADF;
+	uiommu__shim_file_put(f);
+	return rw_result(ret);
+}
+
+/* The fortified read of programs built with _FORTIFY_SOURCE. */
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t count, size_t buflen)
+{
+	if (count > buflen)
+		__chk_fail();
+	return read(fd, buf, count);
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+	struct shim_file *f = ctx_fd_get(fd);
+	ssize_t ret;
+
+	if (!f)
+		return uiommu__shim_real()->write(fd, buf, count);
+	ret = f->ctx ? uiommu_fault_write(f->ctx, fd, buf, count) : -EBADF;
+	uiommu__shim_file_put(f);
+	return rw_result(ret);
+}
+
 /* ---- dup ---- */
 
-/* The file at @fd with a reference, NULL if not ours; -EINVAL for access fds. */
+/* The file at @fd with a reference, NULL if not ours; -EINVAL for a context's fds. */
 static struct shim_file *dup_source(int fd, int *err)
 {
 	struct shim_file *f = uiommu__shim_fd_get(fd);
 
 	*err = 0;
-	if (f && f->kind == SHIM_FILE_ACCESS) {
+	if (f && f->kind == SHIM_FILE_CTX_FD) {
 		uiommu__shim_file_put(f);
 		*err = -EINVAL;
 		return NULL;

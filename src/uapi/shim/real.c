@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The C library's own open/close/ioctl/dup/fcntl, which the shim's versions
- * pass everything they do not serve to.
+ * The C library's own open/close/ioctl/read/write/dup/fcntl, which the shim's
+ * versions pass everything they do not serve to.
  *
  * They are looked up once with dlsym(RTLD_NEXT, ...), the next definition
  * after the shim in the symbol search order: the C library's, or a sanitizer
@@ -50,6 +50,16 @@ static int sys_ioctl(int fd, unsigned long request, ...)
 	return (int)syscall(SYS_ioctl, fd, request, arg);
 }
 
+static ssize_t sys_read(int fd, void *buf, size_t count)
+{
+	return syscall(SYS_read, fd, buf, count);
+}
+
+static ssize_t sys_write(int fd, const void *buf, size_t count)
+{
+	return syscall(SYS_write, fd, buf, count);
+}
+
 static int sys_dup(int fd)
 {
 	return (int)syscall(SYS_dup, fd);
@@ -83,6 +93,8 @@ static const struct shim_real fallback = {
 	.openat = sys_openat,
 	.close = sys_close,
 	.ioctl = sys_ioctl,
+	.read = sys_read,
+	.write = sys_write,
 	.dup = sys_dup,
 	.dup2 = sys_dup2,
 	.dup3 = sys_dup3,
@@ -100,12 +112,20 @@ static __thread bool resolving;
 		real.field = sym ? (__typeof__(real.field))sym : fallback.field;                   \
 	} while (0)
 
+/* The calls that move data through an fd. */
+static void real_resolve_io(void)
+{
+	RESOLVE(ioctl, "ioctl");
+	RESOLVE(read, "read");
+	RESOLVE(write, "write");
+}
+
 static void real_resolve(void)
 {
 	resolving = true;
 	RESOLVE(openat, "openat");
 	RESOLVE(close, "close");
-	RESOLVE(ioctl, "ioctl");
+	real_resolve_io();
 	RESOLVE(dup, "dup");
 	RESOLVE(dup2, "dup2");
 	RESOLVE(dup3, "dup3");

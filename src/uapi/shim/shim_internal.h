@@ -21,6 +21,8 @@ struct shim_real {
 	int (*openat)(int dirfd, const char *path, int flags, ...);
 	int (*close)(int fd);
 	int (*ioctl)(int fd, unsigned long request, ...);
+	ssize_t (*read)(int fd, void *buf, size_t count);
+	ssize_t (*write)(int fd, const void *buf, size_t count);
 	int (*dup)(int fd);
 	int (*dup2)(int fd, int fd2);
 	int (*dup3)(int fd, int fd2, int flags);
@@ -39,7 +41,8 @@ void uiommu__shim_config_error(const char *fmt, ...) __attribute__((format(print
 
 enum shim_kind {
 	SHIM_FILE_IOMMUFD = 1, /* /dev/iommu: a context */
-	SHIM_FILE_ACCESS,      /* an fd a context made through its fd_ops */
+	SHIM_FILE_CTX_FD,      /* an fd a context made through its fd_ops: a fault
+				* queue's or an access's */
 	SHIM_FILE_VFIO_DEV,    /* /dev/vfio/devices/vfioN */
 };
 
@@ -65,6 +68,8 @@ void uiommu__shim_file_put(struct shim_file *f);
 
 /* True when the table may hold any fd: the fast path for everything else. */
 bool uiommu__shim_fd_any(void);
+/* True when it may hold a SHIM_FILE_CTX_FD: the fast path of read and write. */
+bool uiommu__shim_fd_any_ctx_fd(void);
 /* The file at @fd with a reference, or NULL. */
 struct shim_file *uiommu__shim_fd_get(int fd);
 /* Removes @fd from the table; its reference goes to the caller. NULL if absent. */
