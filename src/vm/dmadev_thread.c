@@ -18,7 +18,9 @@
  * Pace: with a rate, a token bucket in bytes that may go into debt: a write
  * is allowed while the debt is under 200 us worth of bytes (so fast rates do
  * not sleep for every packet), and the thread then sleeps until the debt is
- * paid. The throttle scales the rate by (1 - fraction); at unlimited rate it
+ * paid. The bucket holds up to 100 ms worth of bytes (plus one largest
+ * write), so a thread the scheduler kept off the CPU for that long still
+ * makes its rate over a second; bursts are bounded by the same amount. The throttle scales the rate by (1 - fraction); at unlimited rate it
  * holds the thread back fraction / (1 - fraction) of the time it ran since
  * it last slept:
  * that debt is slept in steps of at least 1 ms, and oversleeping is credited
@@ -39,6 +41,7 @@
 
 #define NSEC 1000000000ull
 #define SLACK_NS 200000.0
+#define BURST_S 0.1 /* bucket depth: catches up after the thread was starved */
 #define MAX_SLEEP_NS 100000000ull
 #define FAULT_BACKOFF_NS 1000000
 #define HOLD_MIN_NS 1000000 /* sleep in steps of >= 1 ms: wake-up latency is ~50 us */
@@ -82,8 +85,8 @@ static uint64_t pace_due_ns(struct uiommu_dmadev *d, uint64_t now)
 		return 0;
 	d->pace.tokens += rate * (double)(now - d->pace.last_ns) / (double)NSEC;
 	d->pace.last_ns = now;
-	if (d->pace.tokens > rate / 100 + (double)UIOMMU_DMADEV_BLOCK_MAX)
-		d->pace.tokens = rate / 100 + (double)UIOMMU_DMADEV_BLOCK_MAX;
+	if (d->pace.tokens > rate * BURST_S + (double)UIOMMU_DMADEV_BLOCK_MAX)
+		d->pace.tokens = rate * BURST_S + (double)UIOMMU_DMADEV_BLOCK_MAX;
 	if (d->pace.tokens * (double)NSEC > -SLACK_NS * rate)
 		return 0;
 	wait = -d->pace.tokens / rate * (double)NSEC;
