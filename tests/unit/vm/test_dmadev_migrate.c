@@ -147,12 +147,14 @@ static void expect_bad_at(struct uiommu_dmadev *dev, uint64_t gpa)
 			 (unsigned long long)v.first_bad_gpa);
 }
 
-/* The buffer or page that holds @gpa. */
+#define SMALL_DMA (2 * MiB) /* verify scans the region: keep it small for 200 scans */
+#define SMALL_RING_END (DMA_GPA + SMALL_DMA / 4)
+#define BLOCK_PAGES (SMALL_DMA * 3 / 4 / PG)
+
+/* The buffer or page of the small region that holds @gpa. */
 static uint64_t unit_of(uint64_t gpa)
 {
-	uint64_t ring_end = DMA_GPA + DMA_BYTES / 4;
-
-	return gpa < ring_end ? gpa & ~(UIOMMU_DMADEV_SLOT_BYTES - 1) : gpa & ~(PG - 1);
+	return gpa < SMALL_RING_END ? gpa & ~(UIOMMU_DMADEV_SLOT_BYTES - 1) : gpa & ~(PG - 1);
 }
 
 static void flip_and_expect(struct uiommu_dmadev *dev, uint8_t *mem, uint64_t gpa, uint8_t mask)
@@ -166,14 +168,16 @@ static void test_dmadev_verify_finds_any_corrupted_byte(void **state)
 {
 	uint8_t *mem = guest_alloc(GUEST_BYTES);
 	struct uiommu_dmadev_cfg cfg = std_cfg(mem, UIOMMU_DMADEV_MIXED, 10 * MiB);
-	struct uiommu_dmadev *dev = dev_new(&cfg);
+	struct uiommu_dmadev *dev;
 	struct uiommu_dmadev_verify v;
-	uint64_t block = DMA_GPA + DMA_BYTES / 4, page;
+	uint64_t block = SMALL_RING_END, page;
 
 	(void)state;
 	seed_rng();
 	print_message("UIOMMU_SEED=%llu\n", (unsigned long long)seed);
-	sleep_ms(100);
+	cfg.dma_bytes = SMALL_DMA;
+	dev = dev_new(&cfg);
+	sleep_ms(50);
 	assert_int_equal(uiommu_dmadev_verify(dev, &v), -EBUSY);
 	set_state_ok(dev, VFIO_DEVICE_STATE_STOP);
 	v = verify_ok(dev);
@@ -183,15 +187,19 @@ static void test_dmadev_verify_finds_any_corrupted_byte(void **state)
 	flip_and_expect(dev, mem, DMA_GPA + 39, 0x01);          /* its checksum */
 	flip_and_expect(dev, mem, DMA_GPA + 1499, 0x40);        /* its last payload byte */
 	flip_and_expect(dev, mem, DMA_GPA + 1500, 0x01);        /* after the packet */
-	flip_and_expect(dev, mem, block + DMA_BYTES / 2, 0x01); /* block area */
-	flip_and_expect(dev, mem, DMA_GPA + DMA_BYTES / 4 - 1, 0x01);
-	flip_and_expect(dev, mem, DMA_GPA + DMA_BYTES - 1, 0x10);
-	for (page = 0; mem[block + page * PG] == 0; page++)
+	flip_and_expect(dev, mem, SMALL_RING_END - 1, 0x01);    /* end of the ring */
+	flip_and_expect(dev, mem, DMA_GPA + SMALL_DMA - 1, 0x10); /* end of the region */
+	for (page = 0; page < BLOCK_PAGES && mem[block + page * PG] == 0; page++)
 		;
+	assert_true(page < BLOCK_PAGES);
 	flip_and_expect(dev, mem, block + page * PG + 8, 0x02); /* a written page: length */
 	flip_and_expect(dev, mem, block + page * PG + 2000, 0x02);
+	for (page = 0; page < BLOCK_PAGES && mem[block + page * PG] != 0; page++)
+		;
+	assert_true(page < BLOCK_PAGES);
+	flip_and_expect(dev, mem, block + page * PG + 100, 0x04); /* a page never written */
 	for (int i = 0; i < 200; i++)
-		flip_and_expect(dev, mem, DMA_GPA + rnd_below(DMA_BYTES), (uint8_t)(1u << rnd_below(8)));
+		flip_and_expect(dev, mem, DMA_GPA + rnd_below(SMALL_DMA), (uint8_t)(1u << rnd_below(8)));
 	verify_ok(dev);
 	uiommu_dmadev_destroy(dev);
 	guest_free(mem, GUEST_BYTES);
