@@ -141,8 +141,8 @@ UIOMMU_EXPORT void uiommu_vm_dma_region(struct uiommu_vm *vm, uint64_t *gpa, uin
  * Rate: the host gives every vCPU pages_per_sec / nr_vcpus and chooses how
  * many pages the guest writes between control exits so that exits come
  * every ~0.5 ms at that rate (at most 4096 pages; 4096 when unlimited). At
- * each control exit it sleeps as a token bucket requires (2 ms of credit at
- * most); the sleep counts as stall.
+ * each control exit it sleeps as a token bucket requires (10 ms of credit at
+ *  most); the sleep counts as stall.
  */
 UIOMMU_EXPORT int uiommu_vm_start(struct uiommu_vm *vm, const struct uiommu_workload *wl);
 /*
@@ -190,6 +190,13 @@ UIOMMU_EXPORT int uiommu_vm_get_vcpu_stats(struct uiommu_vm *vm, unsigned int vc
  * sets bits with locked instructions and this call takes whole words with
  * atomic exchanges, so a bit set concurrently is reported now or by the next
  * call, never lost. The log pages it clears are reported through vmm_write.
+ *
+ * A page write is: generation-table word, then the content, then the log
+ * bit (so a page in the log has its content in memory). A KVM vCPU can be
+ * paused anywhere, so a paused VM may hold, per KVM vCPU, one page whose
+ * write is in flight (changed, maybe partly, but not yet logged); the write
+ * completes when the vCPU runs again (on this VM or, after a migration, on
+ * the destination). Software vCPUs pause between page writes.
  */
 UIOMMU_EXPORT int uiommu_vm_take_write_log(struct uiommu_vm *vm, uint64_t *bits);
 

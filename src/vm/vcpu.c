@@ -12,7 +12,8 @@
  *
  * Rate accounting at a control exit, n pages written since the previous one:
  *   token bucket   next += n / rate, next never behind now - VM_BURST_NS
- *                  (a vCPU saves at most 2 ms of credit), sleep until next;
+ *                  (a vCPU saves at most 10 ms of credit, enough to catch up
+ *                  after being descheduled), sleep until next;
  *   throttle f     sleep (time in the guest since the last exit) * f/(1-f);
  * the vCPU sleeps until the later of the two, and the time slept is stall.
  * Sleeps end early when the VM is paused or stopped (the rest of a rate

@@ -90,7 +90,7 @@ static void soft_write_page(struct vm_vcpu *v, uint64_t i)
 		g = 1;
 	__atomic_store_n(gen, g, __ATOMIC_RELAXED);
 	content_fill(vm_gpa(vm, gpa), gpa, g);
-	__atomic_fetch_or((uint64_t *)vm_gpa(vm, log_gpa), 1ull << (wp % 64), __ATOMIC_RELEASE);
+	__atomic_fetch_or((uint64_t *)vm_gpa(vm, log_gpa), 1ull << (wp % 64), __ATOMIC_SEQ_CST);
 	stat_add(&v->pages, 1);
 	soft_wrote(vm, gpa, VM_PAGE);
 	soft_wrote(vm, gen_gpa, 4);

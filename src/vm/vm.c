@@ -378,31 +378,36 @@ UIOMMU_EXPORT int uiommu_vm_get_vcpu_stats(struct uiommu_vm *vm, unsigned int vc
 	return 0;
 }
 
-/* Reports the log pages in which take_write_log cleared words. */
-static void report_log_pages(struct uiommu_vm *vm, uint64_t first_word, uint64_t last_word)
+/* Takes the log words of one log page; reports the page if it cleared any. */
+static void take_log_page(struct uiommu_vm *vm, uint64_t *bits, uint64_t first, uint64_t end)
 {
-	uint64_t lo = (vm->lay.log + 8 * first_word) & ~(VM_PAGE - 1);
-	uint64_t hi = (vm->lay.log + 8 * last_word + VM_PAGE) & ~(VM_PAGE - 1);
+	uint64_t *log = vm_gpa(vm, vm->lay.log), w;
+	bool cleared = false;
 
-	vm_vmm_wrote(vm, lo, hi - lo);
+	/*
+	 * Sequentially consistent (plain loads and xchg on x86): a writer whose
+	 * bit was set before a take began is seen by that take's exchange.
+	 */
+	for (w = first; w < end; w++) {
+		bits[w] = 0;
+		if (!__atomic_load_n(&log[w], __ATOMIC_SEQ_CST))
+			continue;
+		bits[w] = __atomic_exchange_n(&log[w], 0, __ATOMIC_SEQ_CST);
+		cleared = true;
+	}
+	if (cleared)
+		vm_vmm_wrote(vm, vm->lay.log + first * 8, VM_PAGE);
 }
 
 UIOMMU_EXPORT int uiommu_vm_take_write_log(struct uiommu_vm *vm, uint64_t *bits)
 {
-	uint64_t *log = vm_gpa(vm, vm->lay.log), first = UINT64_MAX, last = 0, w;
+	const uint64_t per_page = VM_PAGE / 8;
+	uint64_t w;
 
 	if (!bits)
 		return -EINVAL;
-	for (w = 0; w < vm->lay.log_words; w++) {
-		bits[w] = 0;
-		if (!__atomic_load_n(&log[w], __ATOMIC_RELAXED))
-			continue;
-		bits[w] = __atomic_exchange_n(&log[w], 0, __ATOMIC_ACQ_REL);
-		first = u64_min(first, w);
-		last = w;
-	}
-	if (first != UINT64_MAX)
-		report_log_pages(vm, first, last);
+	for (w = 0; w < vm->lay.log_words; w += per_page)
+		take_log_page(vm, bits, w, u64_min(w + per_page, vm->lay.log_words));
 	return 0;
 }
 

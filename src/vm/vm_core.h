@@ -32,7 +32,7 @@
 #define VM_MAX_NPAGES 4096u       /* page writes between control exits, at most */
 #define VM_EXIT_INTERVAL_NS 500000ull /* aim: a control exit every 0.5 ms */
 #define VM_IDLE_WAIT_NS 10000000ull   /* an idle exit waits this long for news */
-#define VM_BURST_NS 2000000ull        /* rate credit a vCPU may save up */
+#define VM_BURST_NS 10000000ull       /* rate credit a vCPU may save up */
 #define VM_MAX_MSRS 32u
 #define VM_TSS_LIMIT 112u /* TSS (104 bytes), 8-byte I/O bitmap, terminator byte */
 
