@@ -88,9 +88,10 @@ struct uiommu_vm_cfg {
 	 */
 	bool incoming;
 	/*
-	 * KVM dirty tracking set-up that must happen before vCPUs exist. The
-	 * ring is enabled with KVM_CAP_DIRTY_LOG_RING_ACQ_REL, or
-	 * KVM_CAP_DIRTY_LOG_RING where only that exists.
+	 * KVM dirty tracking set-up that must happen before vCPUs exist
+	 * (software vCPUs ignore it). The ring is enabled with
+	 * KVM_CAP_DIRTY_LOG_RING_ACQ_REL, or KVM_CAP_DIRTY_LOG_RING where only
+	 * that exists; -EINVAL if not a power of two, KVM's error otherwise.
 	 */
 	uint32_t dirty_ring_entries; /* 0: no dirty ring; else a power of two */
 	/*

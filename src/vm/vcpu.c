@@ -6,8 +6,8 @@
  *
  * Run state (vm->lock): a vCPU thread parks when the VM is paused or the
  * vCPU failed (an unexpected exit), and leaves when the VM stops. Before it
- * parks, the backend's quiesce hook makes its state stable (KVM completes a
- * pending port exit). pause() waits until every started vCPU is parked, so a
+ * parks or leaves, the backend's quiesce hook makes its state stable (KVM
+ * completes a pending port exit), so a paused or stopped VM can be saved. pause() waits until every started vCPU is parked, so a
  * paused VM's vCPU state belongs to the caller.
  *
  * Rate accounting at a control exit, n pages written since the previous one:
@@ -68,12 +68,13 @@ bool vcpu_wait_runnable(struct vm_vcpu *v)
 	bool run;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vcpu_must_park(v)) {
+	if (vcpu_must_park(v) || vm->stopping) {
 		pthread_mutex_unlock(&vm->lock);
 		if (vm->ops->quiesce)
 			vm->ops->quiesce(v);
 		pthread_mutex_lock(&vm->lock);
-		vcpu_park_locked(v);
+		if (vcpu_must_park(v))
+			vcpu_park_locked(v);
 		v->entry_ns = vm_now_ns();
 	}
 	run = !vm->stopping;
