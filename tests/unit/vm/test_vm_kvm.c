@@ -9,7 +9,10 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
+#include <uiommu/log.h>
+
 #include "vm_cases.h"
+#include "vm/guest/guest_abi.h"
 #include "vm/vm_core.h"
 
 static void test_kvm_info_exposes_slot_ring_and_manual_protect(void **state)
@@ -204,7 +207,42 @@ static void test_large_vm_grows_its_system_area(void **state)
 	uiommu_vm_destroy(vm);
 }
 
-/* Pages per second of the VM over @ms, after @warm_ms. */
+static void capture_log(void *opaque, enum uiommu_log_level level, const char *msg)
+{
+	(void)level;
+	snprintf(opaque, 256, "%s", msg);
+}
+
+/*
+ * A page fault at CPL3 goes through the IDT (and the TSS's kernel stack) to
+ * the exception stub, which reports it through a port exit: counted, logged,
+ * and the vCPU stops; the VM can still be paused, resumed and destroyed.
+ */
+static void test_guest_exception_is_reported_and_stops_the_vcpu(void **state)
+{
+	struct uiommu_vm *vm = vm_new(1, 64);
+	uint64_t ctl = layout_ctl(&vm->lay, 0) + CTL_SLICE_GPA;
+	static char msg[256];
+	double end;
+
+	(void)state;
+	uiommu_set_log_fn(capture_log, msg, UIOMMU_LOG_ERR);
+	vm_go_idle(vm);
+	/* The slice now starts at 1 TiB, which the page tables do not map. */
+	memcpy(vm_page(vm, ctl), &(uint64_t){1ull << 40}, 8);
+	vm_run(vm, UIOMMU_WL_SEQ, 0);
+	for (end = now_s() + 10; !vm_stats(vm).unexpected_exits && now_s() < end;)
+		sleep_ms(5);
+	assert_int_equal(vm_stats(vm).unexpected_exits, 1);
+	assert_non_null(strstr(msg, "guest exception 14"));
+	assert_int_equal(vm_stats(vm).pages_written, 0);
+	assert_int_equal(uiommu_vm_pause(vm), 0);
+	assert_int_equal(uiommu_vm_resume(vm), 0);
+	uiommu_set_log_fn(NULL, NULL, UIOMMU_LOG_ERR);
+	uiommu_vm_destroy(vm);
+}
+
+/* Pages per second of the VM over @ms. */
 static double rate_over(struct uiommu_vm *vm, unsigned int ms)
 {
 	uint64_t p0 = vm_stats(vm).pages_written;
@@ -258,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_ring_full_exits_call_back_and_the_guest_goes_on),
 		cmocka_unit_test(test_kvm_state_survives_a_round_trip_through_kvm),
 		cmocka_unit_test(test_large_vm_grows_its_system_area),
+		cmocka_unit_test(test_guest_exception_is_reported_and_stops_the_vcpu),
 		cmocka_unit_test(test_kvm_write_rate_with_and_without_dirty_logging),
 	};
 
