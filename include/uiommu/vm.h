@@ -73,7 +73,8 @@ typedef void (*uiommu_vm_ring_full_fn)(void *opaque, unsigned int vcpu);
  * log sees: by the VMM itself (vmm_write) or by a software vCPU
  * (soft_write). Called after the bytes are written (so a collector that
  * clears its log and then copies the page cannot miss the new content),
- * possibly from several threads at once.
+ * possibly from several threads at once and with VM locks held (it must
+ * not call uiommu_vm_* functions).
  */
 typedef void (*uiommu_vm_write_fn)(void *opaque, uint64_t gpa, uint64_t len);
 
@@ -143,14 +144,15 @@ UIOMMU_EXPORT void uiommu_vm_dma_region(struct uiommu_vm *vm, uint64_t *gpa, uin
  * many pages the guest writes between control exits so that exits come
  * every ~0.5 ms at that rate (at most 4096 pages; 4096 when unlimited). At
  * each control exit it sleeps as a token bucket requires (10 ms of credit at
- *  most); the sleep counts as stall.
+ * most); the sleep counts as stall.
  */
 UIOMMU_EXPORT int uiommu_vm_start(struct uiommu_vm *vm, const struct uiommu_workload *wl);
 /*
  * Pause: every vCPU out of the guest and parked, vCPU state stable (a KVM
  * vCPU's pending port exit is completed first). Pausing a paused VM is a
- * no-op. Resume undoes it; resuming an incoming VM before a successful
- * restore is -EINVAL. Both are -ESHUTDOWN after stop.
+ * no-op. Resume undoes it, and starts the vCPU threads if they never ran
+ * (an incoming VM after its restore); resuming an incoming VM before a
+ * successful restore is -EINVAL. Both are -ESHUTDOWN after stop.
  */
 UIOMMU_EXPORT int uiommu_vm_pause(struct uiommu_vm *vm);
 UIOMMU_EXPORT int uiommu_vm_resume(struct uiommu_vm *vm);
@@ -167,7 +169,7 @@ UIOMMU_EXPORT int uiommu_vm_set_throttle(struct uiommu_vm *vm, double fraction);
 
 struct uiommu_vm_stats {
 	uint64_t pages_written; /* by the guest workload, all vCPUs */
-	uint64_t exits;         /* control exits (rate accounting points) */
+	uint64_t exits;         /* port exits: control (rate accounting), idle, verify */
 	uint64_t stall_ns;      /* time vCPUs were held back (rate limit + throttle) */
 	uint64_t ring_full_exits;
 	uint64_t verified_pages, bad_pages; /* from the last VERIFY workload */
