@@ -104,8 +104,10 @@ int recv_layout_setup(struct uiommu_stream_receiver *r)
 	ev.header.ranges = ranges;
 	r->phase = RP_STREAM;
 	r->round_mark = r->offset;
+	if (recv_event(r, &ev))
+		return r->err.code;
 	recv_next_record(r);
-	return recv_event(r, &ev);
+	return 0;
 }
 
 void recv_pages_fini(struct uiommu_stream_receiver *r)

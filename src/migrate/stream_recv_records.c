@@ -65,8 +65,10 @@ int recv_round_full(struct uiommu_stream_receiver *r)
 	r->round_data = r->round_zero = 0;
 	r->round_mark = r->offset;
 	r->st.rounds++;
+	if (recv_event(r, &ev))
+		return r->err.code;
 	recv_next_record(r);
-	return recv_event(r, &ev);
+	return 0;
 }
 
 /* ---- DEVICE and VCPUS ---- */
@@ -129,8 +131,10 @@ int recv_device_full(struct uiommu_stream_receiver *r)
 	d->len = r->rec_len - d->blob_off;
 	r->payload = NULL;
 	device_of(d, &ev.device);
+	if (recv_event(r, &ev))
+		return r->err.code;
 	recv_next_record(r);
-	return recv_event(r, &ev);
+	return 0;
 }
 
 int recv_vcpus_full(struct uiommu_stream_receiver *r)
@@ -147,8 +151,10 @@ int recv_vcpus_full(struct uiommu_stream_receiver *r)
 	r->payload = NULL;
 	ev.vcpus.blob = r->vcpus;
 	ev.vcpus.len = r->vcpus_len;
+	if (recv_event(r, &ev))
+		return r->err.code;
 	recv_next_record(r);
-	return recv_event(r, &ev);
+	return 0;
 }
 
 void recv_records_fini(struct uiommu_stream_receiver *r)
@@ -198,8 +204,10 @@ int recv_switchover_full(struct uiommu_stream_receiver *r)
 				 (unsigned long long)r->total_zero);
 	r->phase = RP_SWITCHED;
 	ms_hasher_reset(&r->src_digest);
+	if (recv_event(r, &ev))
+		return r->err.code;
 	recv_next_record(r);
-	return recv_event(r, &ev);
+	return 0;
 }
 
 /* ---- HASHES ---- */
