@@ -26,6 +26,14 @@
 
 #define PS 4096ull
 
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 struct guest {
 	uint8_t *mem;
 	uint64_t bytes;

@@ -2,12 +2,13 @@
 /*
  * Round trips of the migration stream: every section (header with a layout,
  * page rounds with zero and data pages, devices, vCPUs, switchover, hashes,
- * end) from a scripted source to a receiver, over a socketpair (source on a
- * thread, receiver reading the transport) and through memory (receiver fed
+ * end) from a scripted source to a receiver, over a socketpair or TCP
+ * (source on a thread, receiver reading the transport) and through memory (receiver fed
  * by hand). Each case checks that the destination's layout memory equals the
  * source's byte for byte, that verification says so, that every event
  * arrived with the right content, and that the two sides' counts agree;
- * the receiver's answer travels back as a result message.
+ * the receiver's answer travels back as a result message. The same over
+ * TCP loopback.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -52,8 +53,20 @@ static void check_destination(const struct script *s, struct guest *src, struct 
 	assert_int_equal(sn->round_zero, s->st.zero_pages);
 }
 
-/* Source on a thread over one end of a socketpair, receiver on the other. */
-static void pair_round_trip(struct script *s, enum pattern pat)
+static void tcp_pair(struct uiommu_xport **a, struct uiommu_xport **b)
+{
+	struct uiommu_xport_listener *l;
+	char addr[64];
+
+	assert_int_equal(uiommu_xport_listen(NULL, &l), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", uiommu_xport_listener_port(l));
+	assert_int_equal(uiommu_xport_connect(addr, 5000, a), 0);
+	assert_int_equal(uiommu_xport_accept(l, 5000, b), 0);
+	uiommu_xport_listener_destroy(l);
+}
+
+/* Source on a thread over one end of a socketpair or TCP connection, receiver on the other. */
+static void round_trip(struct script *s, enum pattern pat, bool tcp)
 {
 	struct guest src, dst;
 	struct uiommu_xport *a, *b;
@@ -67,7 +80,10 @@ static void pair_round_trip(struct script *s, enum pattern pat)
 	fill_guest(&src, pat);
 	s->seed = rnd();
 	s->want_result = true;
-	assert_int_equal(uiommu_xport_pair(&a, &b), 0);
+	if (tcp)
+		tcp_pair(&a, &b);
+	else
+		assert_int_equal(uiommu_xport_pair(&a, &b), 0);
 	r = receiver_for(&dst, &sn);
 	script_start(&t, s, &src, a);
 	assert_int_equal(uiommu_stream_recv_run(r, b), 0);
@@ -92,7 +108,7 @@ static void test_stream_pair_round_trip_mixed_pages(void **state)
 
 	(void)state;
 	script_init(&s);
-	pair_round_trip(&s, PAT_MIXED);
+	round_trip(&s, PAT_MIXED, false);
 	assert_true(s.st.zero_pages > 0 && s.st.data_pages > 0);
 	assert_int_equal(s.st.compressed_batches, 0);
 }
@@ -104,7 +120,7 @@ static void test_stream_pair_round_trip_zstd_compresses_text(void **state)
 	(void)state;
 	script_init(&s);
 	s.zstd_level = 3;
-	pair_round_trip(&s, PAT_TEXT);
+	round_trip(&s, PAT_TEXT, false);
 	assert_true(s.st.compressed_batches > 0);
 	assert_true(s.st.compress_out * 4 < s.st.compress_in);
 }
@@ -116,7 +132,7 @@ static void test_stream_pair_round_trip_zstd_random_goes_raw(void **state)
 	(void)state;
 	script_init(&s);
 	s.zstd_level = 1;
-	pair_round_trip(&s, PAT_RANDOM);
+	round_trip(&s, PAT_RANDOM, false);
 	assert_int_equal(s.st.compressed_batches, 0);
 	assert_true(s.st.bytes > MEM);
 }
@@ -131,7 +147,7 @@ static void test_stream_pair_round_trip_zero_memory_is_tiny(void **state)
 	s.devices = 0;
 	s.vcpus = false;
 	s.verify = UIOMMU_STREAM_VERIFY_DIGEST;
-	pair_round_trip(&s, PAT_ZERO);
+	round_trip(&s, PAT_ZERO, false);
 	assert_int_equal(s.st.data_pages, 0);
 	assert_int_equal(s.st.zero_pages, MEM / PS);
 	/* 4 MiB of zero pages cost one 8-byte run: the stream is ~270 bytes. */
@@ -145,7 +161,7 @@ static void test_stream_pair_round_trip_without_verification(void **state)
 	(void)state;
 	script_init(&s);
 	s.verify = UIOMMU_STREAM_VERIFY_NONE;
-	pair_round_trip(&s, PAT_MIXED);
+	round_trip(&s, PAT_MIXED, false);
 }
 
 static void test_stream_pair_round_trip_layout_of_several_ranges(void **state)
@@ -159,7 +175,7 @@ static void test_stream_pair_round_trip_layout_of_several_ranges(void **state)
 	s.ranges[0] = (struct uiommu_stream_range){ 0, 64 * PS };
 	s.ranges[1] = (struct uiommu_stream_range){ 100 * PS, 300 * PS };
 	s.ranges[2] = (struct uiommu_stream_range){ MEM - 16 * PS, 16 * PS };
-	pair_round_trip(&s, PAT_MIXED);
+	round_trip(&s, PAT_MIXED, false);
 	assert_int_equal(s.st.data_pages + s.st.zero_pages >= 380, true);
 }
 
@@ -174,7 +190,28 @@ static void test_stream_pair_round_trip_many_rounds_heavy_dirtying(void **state)
 	s.devices = 5;
 	s.device_bytes = 300000;
 	s.zstd_level = -1;
-	pair_round_trip(&s, PAT_MIXED);
+	round_trip(&s, PAT_MIXED, false);
+}
+
+static void test_stream_tcp_round_trip(void **state)
+{
+	struct script s;
+
+	(void)state;
+	script_init(&s);
+	round_trip(&s, PAT_MIXED, true);
+}
+
+static void test_stream_tcp_round_trip_zstd(void **state)
+{
+	struct script s;
+
+	(void)state;
+	script_init(&s);
+	s.zstd_level = 1;
+	s.dirty_pct = 40;
+	round_trip(&s, PAT_MIXED, true);
+	assert_true(s.st.compressed_batches > 0);
 }
 
 /* The receiver fed by hand from memory, with direct/commit for big pieces. */
@@ -323,6 +360,8 @@ int main(void)
 		cmocka_unit_test(test_stream_pair_round_trip_without_verification),
 		cmocka_unit_test(test_stream_pair_round_trip_layout_of_several_ranges),
 		cmocka_unit_test(test_stream_pair_round_trip_many_rounds_heavy_dirtying),
+		cmocka_unit_test(test_stream_tcp_round_trip),
+		cmocka_unit_test(test_stream_tcp_round_trip_zstd),
 		cmocka_unit_test(test_stream_memory_round_trip_direct_feeding),
 		cmocka_unit_test(test_stream_blobs_kept_by_receiver),
 		cmocka_unit_test(test_stream_sender_rejects_misuse),
