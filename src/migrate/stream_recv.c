@@ -81,7 +81,7 @@ void recv_want(struct uiommu_stream_receiver *r, void *buf, size_t len, recv_ful
 
 int recv_check_record(struct uiommu_stream_receiver *r, const void *payload, size_t len)
 {
-	if (ms_record_check(&r->rec_hash, r->rec, payload, len) == get_le64(r->rec + 16))
+	if (ms_check_ok(ms_record_check(&r->rec_hash, r->rec, payload, len), get_le64(r->rec + 16)))
 		return 0;
 	return recv_fail(r, -EBADMSG, "%s record: check mismatch", rec_name(r->rec_type));
 }
@@ -219,7 +219,7 @@ static int hdr_full(struct uiommu_stream_receiver *r)
 	char why[96];
 	int rc;
 
-	if (get_le64(r->hdr + len) != uiommu__hash(r->hdr, len))
+	if (!ms_check_ok(uiommu__hash(r->hdr, len), get_le64(r->hdr + len)))
 		return recv_fail(r, -EBADMSG, "header: check mismatch");
 	for (uint32_t i = 0; i < n; i++) {
 		ranges[i].gpa = get_le64(r->hdr + MS_HDR_FIXED + MS_RANGE_LEN * i);
@@ -283,7 +283,7 @@ static size_t consume(struct uiommu_stream_receiver *r, const uint8_t *p, size_t
 		return recv_zstd_consume(r, p, len);
 	default:
 		r->rec_offset = r->offset;
-		recv_fail(r, -EPROTO, "%zu bytes after the end of the stream", len);
+		recv_fail(r, -EPROTO, "data after the end of the stream");
 		return 0;
 	}
 }
