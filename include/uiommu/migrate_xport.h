@@ -6,7 +6,8 @@
  *  - TCP: the receiver listens (127.0.0.1 unless given another address, so
  *    that nothing is exposed by accident), the sender connects. TCP_NODELAY
  *    is set, so that the small records that end a round or the stream leave
- *    at once, and the socket buffers are enlarged.
+ *    at once; socket buffers are left to the kernel's autotuning, which
+ *    grows them larger than a fixed setting would.
  *  - A connected socketpair, for tests without the network.
  *  - Memory: writes are appended to a buffer, reads come from a given one;
  *    for tests and fuzzing, and to keep a stream in a file.
