@@ -29,6 +29,13 @@ static const char *where(const struct uiommu_stream_receiver *r)
 	return r->phase == RP_DONE ? "after the end" : "before the END record";
 }
 
+static const char *errno_text(int rc)
+{
+	const char *d = strerrordesc_np(-rc);
+
+	return d ? d : "unknown error";
+}
+
 static int read_step(struct uiommu_stream_receiver *r, struct uiommu_xport *x)
 {
 	void *buf;
@@ -40,8 +47,8 @@ static int read_step(struct uiommu_stream_receiver *r, struct uiommu_xport *x)
 	direct = room >= DIRECT_MIN;
 	rc = uiommu_xport_read(x, direct ? buf : r->stage, direct ? room : STAGE_BYTES, &got);
 	if (rc)
-		return recv_fail(r, rc, "transport: %s %s (offset %llu)", strerrordesc_np(-rc),
-				 where(r), (unsigned long long)r->offset);
+		return recv_fail(r, rc, "transport: %s %s (offset %llu)", errno_text(rc), where(r),
+				 (unsigned long long)r->offset);
 	if (!got)
 		return recv_fail(r, -ECONNRESET, "the peer closed the stream %s (offset %llu)",
 				 where(r), (unsigned long long)r->offset);
