@@ -166,13 +166,15 @@ struct ms_layout {
 	uint64_t pages; /* total layout pages */
 };
 
+#define MS_WHY_MAX 96
+
 /*
  * Validates @ranges against the page size and a memory of @mem_bytes and fills
- * @lay. On failure writes a reason into @why (at least 96 bytes).
+ * @lay. On failure writes a reason into @why.
  */
 int ms_layout_init(struct ms_layout *lay, uint32_t page_size,
 		   const struct uiommu_stream_range *ranges, unsigned int nr, uint64_t mem_bytes,
-		   char *why, size_t why_len);
+		   char why[MS_WHY_MAX]);
 /*
  * The range holding page [gpa, gpa + page_size), or -1. @hint speeds up
  * ascending lookups (pass the previous answer, or 0).

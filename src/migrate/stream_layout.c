@@ -18,23 +18,23 @@
 #include "migrate/migrate_internal.h"
 
 static int check_range(const struct ms_layout *lay, const struct uiommu_stream_range *in,
-		       uint64_t prev_end, uint64_t mem_bytes, char *why, size_t why_len)
+		       uint64_t prev_end, uint64_t mem_bytes, char why[MS_WHY_MAX])
 {
 	uint64_t mask = lay->page_size - 1, end;
 
 	if ((in->gpa | in->bytes) & mask || !in->bytes) {
-		snprintf(why, why_len, "range 0x%llx+0x%llx not page-aligned or empty",
+		snprintf(why, MS_WHY_MAX, "range 0x%llx+0x%llx not page-aligned or empty",
 			 (unsigned long long)in->gpa, (unsigned long long)in->bytes);
 		return -EINVAL;
 	}
 	if (uiommu_check_add_overflow(in->gpa, in->bytes, &end) || end > mem_bytes) {
-		snprintf(why, why_len, "range 0x%llx+0x%llx outside memory of 0x%llx bytes",
+		snprintf(why, MS_WHY_MAX, "range 0x%llx+0x%llx outside memory of 0x%llx bytes",
 			 (unsigned long long)in->gpa, (unsigned long long)in->bytes,
 			 (unsigned long long)mem_bytes);
 		return -ERANGE;
 	}
 	if (in->gpa < prev_end) {
-		snprintf(why, why_len, "range 0x%llx not above the previous range",
+		snprintf(why, MS_WHY_MAX, "range 0x%llx not above the previous range",
 			 (unsigned long long)in->gpa);
 		return -EINVAL;
 	}
@@ -43,24 +43,24 @@ static int check_range(const struct ms_layout *lay, const struct uiommu_stream_r
 
 int ms_layout_init(struct ms_layout *lay, uint32_t page_size,
 		   const struct uiommu_stream_range *ranges, unsigned int nr, uint64_t mem_bytes,
-		   char *why, size_t why_len)
+		   char why[MS_WHY_MAX])
 {
 	uint64_t prev_end = 0;
 	int rc;
 
 	memset(lay, 0, sizeof(*lay));
 	if (!is_pow2_u64(page_size) || page_size < MS_PAGE_MIN || page_size > MS_PAGE_MAX) {
-		snprintf(why, why_len, "page size %u not a power of two in 4096..65536", page_size);
+		snprintf(why, MS_WHY_MAX, "page size %u not a power of two in 4096..65536", page_size);
 		return -EINVAL;
 	}
 	if (!nr || nr > UIOMMU_STREAM_MAX_RANGES) {
-		snprintf(why, why_len, "%u ranges (1..%d allowed)", nr, UIOMMU_STREAM_MAX_RANGES);
+		snprintf(why, MS_WHY_MAX, "%u ranges (1..%d allowed)", nr, UIOMMU_STREAM_MAX_RANGES);
 		return -EINVAL;
 	}
 	lay->page_size = page_size;
 	lay->page_shift = (unsigned int)__builtin_ctzll(page_size);
 	for (unsigned int i = 0; i < nr; i++) {
-		rc = check_range(lay, &ranges[i], prev_end, mem_bytes, why, why_len);
+		rc = check_range(lay, &ranges[i], prev_end, mem_bytes, why);
 		if (rc)
 			return rc;
 		lay->r[i].gpa = ranges[i].gpa;

@@ -216,7 +216,7 @@ static int hdr_full(struct uiommu_stream_receiver *r)
 	struct uiommu_stream_range ranges[UIOMMU_STREAM_MAX_RANGES];
 	uint32_t n = get_le32(r->hdr + 24);
 	size_t len = MS_HDR_FIXED + MS_RANGE_LEN * n;
-	char why[96];
+	char why[MS_WHY_MAX];
 	int rc;
 
 	if (!ms_check_ok(uiommu__hash(r->hdr, len), get_le64(r->hdr + len)))
@@ -225,8 +225,7 @@ static int hdr_full(struct uiommu_stream_receiver *r)
 		ranges[i].gpa = get_le64(r->hdr + MS_HDR_FIXED + MS_RANGE_LEN * i);
 		ranges[i].bytes = get_le64(r->hdr + MS_HDR_FIXED + MS_RANGE_LEN * i + 8);
 	}
-	rc = ms_layout_init(&r->lay, get_le32(r->hdr + 20), ranges, n, r->cfg.mem_bytes, why,
-			    sizeof(why));
+	rc = ms_layout_init(&r->lay, get_le32(r->hdr + 20), ranges, n, r->cfg.mem_bytes, why);
 	if (rc)
 		return recv_fail(r, rc == -ERANGE ? -ERANGE : -EBADMSG, "header: %s", why);
 	r->caps = get_le32(r->hdr + 16);

@@ -574,7 +574,7 @@ UIOMMU_EXPORT void uiommu_stream_sender_get_stats(const struct uiommu_stream_sen
 static int check_cfg(const struct uiommu_stream_send_cfg *cfg, struct ms_layout *lay)
 {
 	struct uiommu_stream_range whole = { 0, cfg->mem_bytes };
-	char why[128];
+	char why[MS_WHY_MAX];
 
 	if (!cfg->xport || !cfg->mem || !cfg->mem_bytes || cfg->verify > UIOMMU_STREAM_VERIFY_NONE)
 		return -EINVAL;
@@ -585,7 +585,7 @@ static int check_cfg(const struct uiommu_stream_send_cfg *cfg, struct ms_layout 
 		return -EINVAL;
 	return ms_layout_init(lay, cfg->page_size ? cfg->page_size : MS_PAGE_MIN,
 			      cfg->ranges ? cfg->ranges : &whole,
-			      cfg->ranges ? cfg->nr_ranges : 1, cfg->mem_bytes, why, sizeof(why))
+			      cfg->ranges ? cfg->nr_ranges : 1, cfg->mem_bytes, why)
 		       ? -EINVAL
 		       : 0;
 }
