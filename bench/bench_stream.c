@@ -370,13 +370,13 @@ static int measure(const struct st_ctx *c, const struct stream_case *k, struct s
 	return 0;
 }
 
-static void report_line(const struct st_ctx *c, const char *what, const char *metric,
-			double value, const char *unit, double plain, const char *goal)
+/* "@what @metric", in a buffer that lives until the next call. */
+static const char *name(const char *what, const char *metric)
 {
-	char m[64];
+	static char buf[64];
 
-	snprintf(m, sizeof(m), "%s %s", what, metric);
-	bench_report(c->opts, "stream", m, value, unit, "plain tcp", plain, goal);
+	snprintf(buf, sizeof(buf), "%s %s", what, metric);
+	return buf;
 }
 
 static int report_case(const struct st_ctx *c, const char *what, const struct stream_case *k)
@@ -386,15 +386,17 @@ static int report_case(const struct st_ctx *c, const char *what, const struct st
 
 	if (measure(c, k, &t, &p))
 		return -1;
-	report_line(c, what, "GB/s", gbps(c, t.pages_s), "GB/s", gbps(c, p.s),
-		    strstr(what, "zero") ? ">= 2x plain" : ">= 0.8x plain");
-	report_line(c, what, "wire MiB/GiB", per_gib(c, t.wire_bytes) / (1 << 20), "MiB",
-		    per_gib(c, c->bytes) / (1 << 20), "");
-	report_line(c, what, "writes/GiB", per_gib(c, t.calls), "calls", per_gib(c, p.calls), "");
-	report_line(c, what, "sender cpu ms/GiB", per_gib(c, t.cpu.tx) / 1e6, "ms",
-		    per_gib(c, p.cpu.tx) / 1e6, "");
-	report_line(c, what, "receiver cpu ms/GiB", per_gib(c, t.cpu.rx) / 1e6, "ms",
-		    per_gib(c, p.cpu.rx) / 1e6, "");
+	bench_report(c->opts, "stream", name(what, "GB/s"), gbps(c, t.pages_s), "GB/s",
+		     "plain tcp", gbps(c, p.s), strstr(what, "zero") ? ">= 2x plain" : ">= 0.8x plain");
+	bench_report(c->opts, "stream", name(what, "wire MiB/GiB"),
+		     per_gib(c, t.wire_bytes) / (1 << 20), "MiB", "plain tcp",
+		     per_gib(c, c->bytes) / (1 << 20), "");
+	bench_report(c->opts, "stream", name(what, "writes/GiB"), per_gib(c, t.calls), "calls",
+		     "plain tcp", per_gib(c, p.calls), "");
+	bench_report(c->opts, "stream", name(what, "sender cpu ms/GiB"), per_gib(c, t.cpu.tx) / 1e6,
+		     "ms", "plain tcp", per_gib(c, p.cpu.tx) / 1e6, "");
+	bench_report(c->opts, "stream", name(what, "receiver cpu ms/GiB"),
+		     per_gib(c, t.cpu.rx) / 1e6, "ms", "plain tcp", per_gib(c, p.cpu.rx) / 1e6, "");
 	if (k->verify == UIOMMU_STREAM_VERIFY_PAGES && !k->zstd_level)
 		bench_report(c->opts, "stream", "end+verify after switchover ms/GiB",
 			     per_gib(c, (uint64_t)((t.total_s - t.pages_s) * 1e9)) / 1e6, "ms",
