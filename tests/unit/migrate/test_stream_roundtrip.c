@@ -132,6 +132,11 @@ static void test_stream_pair_round_trip_zstd_random_goes_raw(void **state)
 	(void)state;
 	script_init(&s);
 	s.zstd_level = 1;
+	/*
+	 * One round: later rounds zero some pages and change single bytes of
+	 * others, which makes nearly-zero pages that do compress.
+	 */
+	s.rounds = 1;
 	round_trip(&s, PAT_RANDOM, false);
 	assert_int_equal(s.st.compressed_batches, 0);
 	assert_true(s.st.bytes > MEM);
