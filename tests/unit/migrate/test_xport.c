@@ -377,13 +377,25 @@ static void test_xport_bandwidth_limit_within_tolerance(void **state)
 	for (int tcp = 0; tcp < 2; tcp++) {
 		for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 			double want = (double)(cases[i].chunk * cases[i].count) / (double)cases[i].rate;
-			double got = timed_limited_write(tcp, cases[i].rate, cases[i].chunk,
-							 cases[i].count);
+			double got = 0;
 
-			print_message("%s %llu B/s: %.3f s for %.3f s\n", tcp ? "tcp" : "unix",
-				      (unsigned long long)cases[i].rate, got, want);
-			/* Never faster than the limit; slower only by scheduling noise. */
-			if (got < want * 0.97 || got > want * 1.3)
+			/*
+			 * Faster than the limit is a bug: fail at once. Slower is
+			 * this shared machine's scheduling (the limiter only ever
+			 * sleeps for missing tokens), so a slow run is retried.
+			 */
+			for (int attempt = 0; attempt < 3; attempt++) {
+				got = timed_limited_write(tcp, cases[i].rate, cases[i].chunk,
+							  cases[i].count);
+				print_message("%s %llu B/s: %.3f s for %.3f s\n", tcp ? "tcp" : "unix",
+					      (unsigned long long)cases[i].rate, got, want);
+				if (got < want * 0.97)
+					fail_msg("%.3f s, faster than the limit allows (%.3f s)", got,
+						 want);
+				if (got <= want * 1.3)
+					break;
+			}
+			if (got > want * 1.3)
 				fail_msg("%.3f s, want %.3f s", got, want);
 		}
 	}
