@@ -4,13 +4,14 @@
  *
  * Zero test. The sender asks it of every page it sends, so both cases must
  * be cheap: a page with data almost always has a non-zero byte in its first
- * cache line (early exit after 64 bytes), and a zero page must be read in
- * full at memory speed. The loop ORs 16-byte vectors (the compiler's generic
- * vectors: SSE2 on x86-64, no target flags needed) four cache lines at a time
- * and looks at the accumulator once per 256 bytes, which keeps the loop free
- * of branches on the data while bounding the work wasted on a page that turns
- * out to be non-zero late. bench_stream compares it with memcmp() against a
- * zero page.
+ * 8 bytes (one load), and a zero page must be read in full at memory speed.
+ * The loop ORs 32-byte vectors (the compiler's generic vectors) sixteen at a
+ * time and looks at the accumulator once per 512 bytes, which keeps the loop
+ * free of branches on the data while bounding the work wasted on a page that
+ * turns out to be non-zero late. On x86-64 the loop is compiled twice, for
+ * AVX2 (used where the CPU has it) and for the SSE2 baseline. bench_stream compares it with memcmp() against a
+ * zero page (glibc's is AVX2 too): 1.5 to 1.7 times faster in cache here,
+ * equal from memory, where both are bound by the memory's bandwidth.
  *
  * Hashing is XXH3_64bits with seed 0 everywhere (the format fixes it). When
  * libxxhash has its x86 dispatcher (XXH3_64bits_dispatch, which picks AVX2 or
@@ -27,21 +28,54 @@
 
 #include "migrate/migrate_internal.h"
 
-typedef uint64_t ms_vec __attribute__((vector_size(16), aligned(1)));
+typedef uint64_t ms_vec __attribute__((vector_size(32), aligned(1)));
 
-#define ZERO_STEP 256u /* bytes ORed together before the accumulator is tested */
+#define ZERO_STEP 512u /* bytes ORed together before the accumulator is tested */
 
-static bool block_is_zero(const uint8_t *p)
+/* Are the @n ZERO_STEP blocks at @p all zero? Inlined into each variant below. */
+static inline __attribute__((always_inline)) bool blocks_zero_body(const uint8_t *p, size_t n)
 {
-	const ms_vec *v = (const ms_vec *)(const void *)p;
-	ms_vec a = v[0] | v[1] | v[2] | v[3];
-	ms_vec b = v[4] | v[5] | v[6] | v[7];
-	ms_vec c = v[8] | v[9] | v[10] | v[11];
-	ms_vec d = v[12] | v[13] | v[14] | v[15];
+	for (size_t i = 0; i < n; i++, p += ZERO_STEP) {
+		const ms_vec *v = (const ms_vec *)(const void *)p;
+		ms_vec a = v[0] | v[1] | v[2] | v[3];
+		ms_vec b = v[4] | v[5] | v[6] | v[7];
+		ms_vec c = v[8] | v[9] | v[10] | v[11];
+		ms_vec d = v[12] | v[13] | v[14] | v[15];
 
-	a |= b | c | d;
-	return !(a[0] | a[1]);
+		a |= b | c | d;
+		if (a[0] | a[1] | a[2] | a[3])
+			return false;
+	}
+	return true;
 }
+
+static bool blocks_are_zero_base(const uint8_t *p, size_t n)
+{
+	return blocks_zero_body(p, n);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static bool blocks_are_zero_avx2(const uint8_t *p, size_t n)
+{
+	return blocks_zero_body(p, n);
+}
+
+/*
+ * A plain run-time test rather than an ifunc (target_clones): ThreadSanitizer
+ * instruments ifunc resolvers, which then run before it is set up and crash.
+ */
+static bool blocks_are_zero(const uint8_t *p, size_t n)
+{
+	if (__builtin_cpu_supports("avx2"))
+		return blocks_are_zero_avx2(p, n);
+	return blocks_are_zero_base(p, n);
+}
+#else
+static bool blocks_are_zero(const uint8_t *p, size_t n)
+{
+	return blocks_are_zero_base(p, n);
+}
+#endif
 
 static bool tail_is_zero(const uint8_t *p, size_t len)
 {
@@ -55,8 +89,8 @@ static bool tail_is_zero(const uint8_t *p, size_t len)
 bool uiommu__page_is_zero(const void *page, size_t len)
 {
 	const uint8_t *p = page;
+	size_t blocks = len / ZERO_STEP;
 	uint64_t head;
-	size_t i;
 
 	/* Most data pages fail here, on one load. */
 	if (len >= 8) {
@@ -64,11 +98,9 @@ bool uiommu__page_is_zero(const void *page, size_t len)
 		if (head)
 			return false;
 	}
-	for (i = 0; i + ZERO_STEP <= len; i += ZERO_STEP) {
-		if (!block_is_zero(p + i))
-			return false;
-	}
-	return tail_is_zero(p + i, len - i);
+	if (!blocks_are_zero(p, blocks))
+		return false;
+	return tail_is_zero(p + blocks * ZERO_STEP, len - blocks * ZERO_STEP);
 }
 
 UIOMMU_EXPORT bool uiommu_stream_page_is_zero(const void *page, size_t len)

@@ -355,6 +355,33 @@ static void test_stream_sender_rejects_misuse(void **state)
 	guest_free(&g);
 }
 
+/* One non-zero byte anywhere (head, blocks, tail; any length) is seen. */
+static void test_stream_page_is_zero_sees_every_byte(void **state)
+{
+	static const size_t lens[] = { 0, 1, 7, 8, 9, 511, 512, 513, 4096, 4097, 65536 };
+	uint8_t *buf = calloc(1, 65536 + 64);
+
+	(void)state;
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		for (size_t off = 0; off < 64; off += 13) {
+			uint8_t *p = buf + off;
+
+			assert_true(uiommu_stream_page_is_zero(p, lens[l]));
+			for (size_t i = 0; i < lens[l]; i += 1 + (i > 600 ? 97 : 0)) {
+				p[i] = (uint8_t)(1u << (i % 8));
+				if (uiommu_stream_page_is_zero(p, lens[l]))
+					fail_msg("len %zu, offset %zu: byte %zu missed", lens[l], off,
+						 i);
+				p[i] = 0;
+			}
+			p[lens[l]] = 1; /* just past the end: not looked at */
+			assert_true(uiommu_stream_page_is_zero(p, lens[l]));
+			p[lens[l]] = 0;
+		}
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_stream_memory_round_trip_direct_feeding),
 		cmocka_unit_test(test_stream_blobs_kept_by_receiver),
 		cmocka_unit_test(test_stream_sender_rejects_misuse),
+		cmocka_unit_test(test_stream_page_is_zero_sees_every_byte),
 	};
 
 	return cmocka_run_group_tests(tests, setup_seed, NULL);
