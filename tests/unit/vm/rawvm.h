@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uiommu/vm.h>
@@ -81,6 +82,7 @@ struct rawvm {
 	struct uiommu_vm_kvm_info info;
 	struct uiommu_kvm_ring_link link;
 	uint64_t ring_full_exits;
+	uint64_t ring_full_ns; /* time spent in the ring_full callback */
 	uint64_t port_exits;
 };
 
@@ -88,6 +90,14 @@ static const uint8_t rawvm_code[] = {
 	0x8b, 0x1e, 0x83, 0xfb, 0xff, 0x74, 0x0e, 0x88, 0x1b, 0x83, 0xc6,
 	0x04, 0x49, 0x75, 0xf1, 0xe6, 0x80, 0x89, 0xf9, 0xeb, 0xeb, 0xf4,
 };
+
+static inline uint64_t rawvm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static inline int rawvm_errno(long rc)
 {
@@ -291,7 +301,9 @@ static inline int rawvm_run(struct rawvm *vm)
 		if (vm->run->exit_reason != KVM_EXIT_DIRTY_RING_FULL)
 			return -EIO;
 		vm->ring_full_exits++;
+		vm->ring_full_ns -= rawvm_now_ns();
 		uiommu_kvm_ring_full(&vm->link, 0);
+		vm->ring_full_ns += rawvm_now_ns();
 	}
 }
 
