@@ -145,11 +145,12 @@ UIOMMU_EXPORT int uiommu_round_add_source(struct uiommu_round *round,
 UIOMMU_EXPORT int uiommu_round_collect(struct uiommu_round *round);
 /*
  * Hands out the pending bitmap (copied into @bitmap, npages bits) and clears
- * it. Return: the number of pages handed out.
+ * it. Return: the number of pages handed out (0 for a NULL round or bitmap).
  */
 UIOMMU_EXPORT uint64_t uiommu_round_take(struct uiommu_round *round, uint64_t *bitmap);
 /* Gives back bits that were taken but not consumed; they are pending again. */
 UIOMMU_EXPORT void uiommu_round_restore(struct uiommu_round *round, const uint64_t *bitmap);
+/* A snapshot; a NULL round gives zeroed stats. */
 UIOMMU_EXPORT void uiommu_round_get_stats(struct uiommu_round *round,
 					  struct uiommu_round_stats *st);
 

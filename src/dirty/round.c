@@ -163,6 +163,8 @@ UIOMMU_EXPORT uint64_t uiommu_round_take(struct uiommu_round *round, uint64_t *b
 {
 	uint64_t n = 0;
 
+	if (!round || !bitmap)
+		return 0;
 	pthread_mutex_lock(&round->lock);
 	for (uint64_t w = 0; w < round->nwords; w++) {
 		bitmap[w] = round->pending[w];
@@ -175,8 +177,11 @@ UIOMMU_EXPORT uint64_t uiommu_round_take(struct uiommu_round *round, uint64_t *b
 
 UIOMMU_EXPORT void uiommu_round_restore(struct uiommu_round *round, const uint64_t *bitmap)
 {
-	uint64_t last = round->nwords - 1;
+	uint64_t last;
 
+	if (!round || !bitmap)
+		return;
+	last = round->nwords - 1;
 	pthread_mutex_lock(&round->lock);
 	for (uint64_t w = 0; w < last; w++)
 		round->pending[w] |= bitmap[w];
@@ -188,6 +193,8 @@ UIOMMU_EXPORT void uiommu_round_restore(struct uiommu_round *round, const uint64
 UIOMMU_EXPORT void uiommu_round_get_stats(struct uiommu_round *round, struct uiommu_round_stats *st)
 {
 	memset(st, 0, sizeof(*st));
+	if (!round)
+		return;
 	pthread_mutex_lock(&round->lock);
 	st->nr_sources = round->nr;
 	for (unsigned int i = 0; i < round->nr; i++) {

@@ -578,7 +578,8 @@ UIOMMU_EXPORT void uiommu_kvm_ring_full(void *opaque, unsigned int vcpu)
 		 */
 		ring_reset(ks);
 	} else {
-		uiommu__log(UIOMMU_LOG_WARN, "kvm-ring: vcpu %u: ring full and no source", vcpu);
+		uiommu__log(UIOMMU_LOG_WARN, "kvm-ring: vcpu %u: ring full, but no source has it",
+			    vcpu);
 	}
 	__atomic_fetch_sub(&link->busy, 1, __ATOMIC_SEQ_CST);
 }

@@ -432,6 +432,8 @@ static void test_round_restore_ignores_bits_past_its_pages(void **state)
 	assert_int_equal(uiommu_round_take(round, out), 7);
 	assert_true(out[0] == 1 && out[1] == 0x3f);
 	assert_int_equal(uiommu_round_create(0, &round), -EINVAL);
+	assert_int_equal(uiommu_round_take(NULL, out), 0);
+	uiommu_round_restore(NULL, bits);
 	uiommu_round_destroy(round);
 	uiommu_round_destroy(NULL);
 }

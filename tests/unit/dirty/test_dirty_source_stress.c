@@ -143,8 +143,14 @@ static void run_markers(struct stress *s, void (*collect_fn)(struct stress *s))
 	for (int t = 0; t < NT; t++)
 		assert_int_equal(pthread_create(&th[t], NULL, marker_main, &s->m[t]), 0);
 	while (atomic_load_explicit(&s->markers_done, memory_order_acquire) < NT &&
-	       s->nr_collects < MAX_COLLECTS - 1)
+	       s->nr_collects < MAX_COLLECTS - 1) {
+		/* Mostly back to back, sometimes up to 200 us apart. */
+		struct timespec pause = { 0, rnd_below(4) ? 0 : (long)rnd_below(200000) };
+
 		collect_fn(s);
+		if (pause.tv_nsec)
+			nanosleep(&pause, NULL);
+	}
 	for (int t = 0; t < NT; t++)
 		assert_int_equal(pthread_join(th[t], NULL), 0);
 	collect_fn(s); /* after the last mark: bounds every mark */
