@@ -25,11 +25,12 @@
  *                   must then be uiommu_kvm_ring_full(), which harvests that
  *                   ring on the vCPU thread into the source's own pending bits.
  *                   With a ring KVM_GET_DIRTY_LOG is not available (-ENXIO).
- *                   On this host KVM checks for a soft-full ring only when the
- *                   vCPU exits to it properly: a guest must exit at least every
- *                   64 first writes or KVM overwrites unread entries; the source
- *                   then finds a full lap, reports every page of the slot,
- *                   counts an overflow and resynchronizes with KVM's index.
+ *                   On this host KVM can overflow a ring with guest code it
+ *                   emulates (no soft-full check between emulated writes):
+ *                   the source then finds a full lap, reports every page of
+ *                   the slot, counts an overflow and resynchronizes with
+ *                   KVM's index. Guests that exit every < 64 first writes, or
+ *                   run natively (the VM module's CPL3 guest), do not.
  *  "iommu"          the emulated IOMMU's dirty bits through the iommufd front
  *                   end: IOMMU_HWPT_SET_DIRTY_TRACKING and
  *                   IOMMU_HWPT_GET_DIRTY_BITMAP over IOVA [0, npages * 4 KiB) at
@@ -160,6 +161,15 @@ UIOMMU_EXPORT int uiommu_kvm_source_get_stats(struct uiommu_dirty_source *src,
  */
 UIOMMU_EXPORT int uiommu_iommu_source_create(struct uiommu_ctx *ctx, uint32_t hwpt_id,
 					     uint64_t npages, struct uiommu_dirty_source **out);
+
+/**
+ * uiommu_dirty_log_write() - A uiommu_vm_write_fn that marks a software log.
+ * @src: a "vmm" or "soft" source (uiommu_dirty_log_source_create())
+ *
+ * Pass it as the VM's vmm_write (with the "vmm" source) or soft_write (with
+ * the "soft" source) so that those writes reach a round.
+ */
+UIOMMU_EXPORT void uiommu_dirty_log_write(void *src, uint64_t gpa, uint64_t len);
 
 /* What uiommu_vm_source_create() needs, by source; unused fields are ignored. */
 struct uiommu_vm_source_cfg {

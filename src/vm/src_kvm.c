@@ -38,18 +38,19 @@
  *
  * Overflow: KVM stops a vCPU whose ring is soft-full (all but 64 entries in
  * use) before it enters the guest again, and a correct KVM never fills a
- * whole lap. On this host (nested PVM) a write-protection fault on a mapped
- * page goes back to the guest without that check, so a guest that writes many
- * pages without an exit fills the ring and KVM overwrites entries nobody read
- * (measured: 300 writes into a 256-entry ring left 256 entries). A harvest
+ * whole lap. On this host (nested PVM) guest code that KVM emulates (the
+ * tests' raw guest: 32-bit, no paging, ~0.5 us per instruction) has its
+ * writes logged without that check between instructions: 300 writes to
+ * mapped pages into a 256-entry ring left 256 entries, the others
+ * overwritten unread. (The VM module's CPL3 guest runs natively and stops in
+ * time: no overflow with a 256-entry ring at an unlimited rate.) A harvest
  * that reads a full lap therefore reports every page of the slot (a lost
  * entry could be any page), counts an overflow and marks the ring suspect.
  * KVM's push index is then ahead of fetch by the entries it overwrote, with
  * empty slots in between that KVM believes outstanding; ring_resync() finds
  * where KVM's next dirty entries begin, marks the empty slots RESET so that
  * KVM's reset walks over them, and moves fetch there. A ring-full exit that
- * finds nothing at fetch resynchronizes the same way. Guests avoid all this
- * by exiting at least every 64 first writes (the VM's control exits).
+ * finds nothing at fetch resynchronizes the same way.
  *
  * Locking: rings[v].lock protects the harvest of ring v, its suspect flag and
  * link->fetch[v];

@@ -5,7 +5,8 @@
  * from a configuration (supported) and makes it (create); the KVM entries
  * follow the VM's dirty-tracking mode (a VM has either a dirty ring, or a
  * bitmap with or without manual protect), so exactly one KVM source is
- * supported for a given VM.
+ * supported for a given VM. Also the glue that lets the VM's write callbacks
+ * (vmm_write, soft_write) feed a software log.
  */
 #include <errno.h>
 #include <string.h>
@@ -120,4 +121,9 @@ UIOMMU_EXPORT int uiommu_vm_source_create(const char *name, const struct uiommu_
 	if (!cfg || !out)
 		return -EINVAL;
 	return e->create(cfg, out);
+}
+
+UIOMMU_EXPORT void uiommu_dirty_log_write(void *src, uint64_t gpa, uint64_t len)
+{
+	uiommu_dirty_log_mark(src, gpa, len);
 }

@@ -18,18 +18,14 @@
  *         jmp loop           eb eb
  *   done: hlt                f4
  *
- * Why the port write: on this host (nested PVM) a write-protection fault on a
- * page already mapped is handled without passing the point where KVM checks
- * for a soft-full dirty ring, so a guest that never exits pushes past the
- * ring's 64 reserved entries and KVM overwrites entries nobody harvested
- * (seen: 300 writes into a 256-entry ring, 256 entries left). An exit to user
- * space every exit_every pages (default 32, fewer than the reserve) makes KVM
- * look at the request, as the VM module's control exits do.
- *
- * The host writes the table (u32 addresses, at TABLE_GPA) and the code through
- * its own mapping, which KVM never logs, so the guest's writes are the only
- * ones KVM sees. On this nested machine (PVM) the loop runs at ~3 us per page
- * once the memory is faulted in (~10 us per page the first time).
+ * Why the port write: this host (nested PVM) emulates this guest (~0.5 us per
+ * instruction), and KVM logs emulated writes to mapped pages without checking
+ * for a soft-full dirty ring between them, so a guest that never exits pushes
+ * past the ring's 64 reserved entries and KVM overwrites entries nobody
+ * harvested (seen: 300 writes into a 256-entry ring, 256 entries left). An
+ * exit to user space every exit_every pages (default 32, fewer than the
+ * reserve) makes KVM look at the request. The VM module's CPL3 guest runs
+ * natively and is stopped in time without this.
  *
  * KVM_EXIT_DIRTY_RING_FULL is handled as the VM module does: the ring_full
  * callback, uiommu_kvm_ring_full(&vm->link, 0), then KVM_RUN again; a port
