@@ -57,6 +57,7 @@
 #define HOST_BYTES (64ull << 20)
 #define REPS 5
 #define KVM_REPS 3
+#define SWEEP_REPS 7 /* the crossover's points are small and noisy */
 #define RING_ENTRIES 65536u
 #define SEED 0x5eedf00dull
 
@@ -171,7 +172,7 @@ static uint64_t collect_once(struct bench *b, struct target *t, uint64_t n)
 /* Median ns of a collect of @f dirty; 0 on error. */
 static uint64_t time_collect(struct bench *b, struct target *t, double f)
 {
-	uint64_t ns[REPS > KVM_REPS ? REPS : KVM_REPS], n;
+	uint64_t ns[SWEEP_REPS > REPS ? SWEEP_REPS : REPS], n;
 
 	b->rng = SEED;
 	n = pick_pages(b, t, f);
@@ -471,6 +472,7 @@ static int kvm_dirty_costs(struct bench *b, struct target *t, double first)
 
 static int kvm_sweep(struct bench *b, struct target *t, double *sweep_ns)
 {
+	t->reps = b->opts->quick ? 1 : SWEEP_REPS;
 	for (size_t i = 0; i < NR_SWEEP; i++) {
 		sweep_ns[i] = (double)time_collect(b, t, sweep[i]);
 		if (!sweep_ns[i])
