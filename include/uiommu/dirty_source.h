@@ -108,7 +108,10 @@ UIOMMU_EXPORT void uiommu_dirty_source_destroy(struct uiommu_dirty_source *src);
  */
 UIOMMU_EXPORT int uiommu_dirty_log_source_create(const char *name, uint64_t npages,
 						 struct uiommu_dirty_source **out);
-/* Marks the pages that meet [gpa, gpa + len), clipped to npages; no-op when not started. */
+/*
+ * Marks the pages that meet [gpa, gpa + len), clipped to npages; a no-op when
+ * not started, and for a source that is not a software log.
+ */
 UIOMMU_EXPORT void uiommu_dirty_log_mark(struct uiommu_dirty_source *src, uint64_t gpa,
 					 uint64_t len);
 

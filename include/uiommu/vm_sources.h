@@ -55,7 +55,8 @@
  * KVM_SET_USER_MEMORY_REGION (other slot flags are taken to be 0) and stop
  * clears it, so at most one KVM source per VM may be started at a time.
  * Pages dirtied before start are not reported unless the slot was already
- * logging (then they may be).
+ * logging (then they may be). Destroy a KVM source before its VM: its stop
+ * still uses the slot and, for kvm-ring, the mmapped rings.
  *
  * Errors: negative errnos from the ioctls as KVM or the front end returns
  * them; failures are also logged through the library's log callback.
