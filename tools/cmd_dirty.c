@@ -416,11 +416,17 @@ static int dirty_demo(int argc, char **argv)
 int cmd_dirty(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		demo_help(argc < 2 ? stderr : stdout);
+		fprintf(argc < 2 ? stderr : stdout,
+			"usage: uiommu dirty <subcommand> [options]\n"
+			"  demo   a DMA device alone on the emulated IOMMU\n"
+			"  run    a guest (KVM or software vCPUs) and a DMA device, every dirty source\n"
+			"`uiommu dirty <subcommand> --help` for its options\n");
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	if (!strcmp(argv[1], "demo"))
 		return dirty_demo(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "run"))
+		return dirty_run(argc - 1, argv + 1);
 	fprintf(stderr, "uiommu: dirty: unknown subcommand '%s'\n", argv[1]);
 	return EXIT_USAGE;
 }

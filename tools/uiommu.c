@@ -9,7 +9,7 @@
 #include "uiommu.h"
 
 static const struct uiommu_cmd commands[] = {
-	{ "dirty", cmd_dirty, "DMA dirty tracking through the emulated IOMMU (demo)" },
+	{ "dirty", cmd_dirty, "dirty tracking: a DMA device alone (demo), or a guest and a device (run)" },
 };
 
 static int usage(FILE *out)

@@ -18,5 +18,6 @@ struct uiommu_cmd {
 };
 
 int cmd_dirty(int argc, char **argv);
+int dirty_run(int argc, char **argv); /* cmd_dirty_run.c */
 
 #endif
