@@ -59,14 +59,6 @@ struct demo {
 	uint64_t lost, reported_total, written_total;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t rnd(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -94,13 +86,10 @@ static void demo_help(FILE *out)
 static int parse_pattern(const char *s, enum pattern *p)
 {
 	static const char *const names[] = { "mixed", "net", "block", "random" };
+	int i = tool_lookup(names, 4, s);
 
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(s, names[i])) {
-			*p = (enum pattern)i;
-			return 0;
-		}
-	return -EINVAL;
+	*p = i < 0 ? *p : (enum pattern)i;
+	return i < 0 ? -EINVAL : 0;
 }
 
 static int parse_opt(struct demo_cfg *c, int opt, const char *arg)
@@ -197,7 +186,7 @@ static void pace(struct demo *dm, uint64_t start_ns, uint64_t bytes)
 	if (dm->cfg.rate_mbps <= 0)
 		return;
 	due_ns = (double)bytes / (dm->cfg.rate_mbps * 1e6) * 1e9;
-	now = now_ns() - start_ns;
+	now = tool_now_ns() - start_ns;
 	if (due_ns > (double)now + 1e5)
 		usleep((useconds_t)((due_ns - (double)now) / 1000));
 }
@@ -206,7 +195,7 @@ static void *device_main(void *arg)
 {
 	static unsigned char payload[64 << 10];
 	struct demo *dm = arg;
-	uint64_t ring = 0, len, start = now_ns(), bytes = 0;
+	uint64_t ring = 0, len, start = tool_now_ns(), bytes = 0;
 
 	memset(payload, 0x5a, sizeof(payload));
 	while (!atomic_load(&dm->stop)) {
@@ -250,10 +239,10 @@ static int harvest(struct demo *dm, uint64_t *ns)
 	dm->report = t;
 	memset(dm->report, 0, dm->words * 8);
 	take_log(dm);
-	t0 = now_ns();
+	t0 = tool_now_ns();
 	rc = uiommu_domain_get_dirty_bitmap(dm->d, DEMO_IOVA, dm->cfg.mem_bytes, dm->pg, 0,
 					    dm->report, dm->words * 8);
-	*ns = now_ns() - t0;
+	*ns = tool_now_ns() - t0;
 	return rc;
 }
 
@@ -288,7 +277,7 @@ struct round_clock {
 static int one_round(struct demo *dm, unsigned int round, struct round_clock *clk)
 {
 	struct round_stats r = { .round = round };
-	uint64_t bytes, now = now_ns();
+	uint64_t bytes, now = tool_now_ns();
 	double dt = (double)(now - clk->last_ns) / 1e9;
 	int rc = harvest(dm, &r.harvest_ns);
 
@@ -368,7 +357,7 @@ static void print_summary(const struct demo *dm, unsigned int rounds, uint64_t b
 
 static int demo_run(struct demo *dm)
 {
-	struct round_clock clk = { .start_ns = now_ns() };
+	struct round_clock clk = { .start_ns = tool_now_ns() };
 	unsigned int round = 0;
 	pthread_t th;
 	int rc = 0;
@@ -376,7 +365,7 @@ static int demo_run(struct demo *dm)
 	if (pthread_create(&th, NULL, device_main, dm))
 		return -EAGAIN;
 	clk.last_ns = clk.start_ns;
-	while (!rc && (double)(now_ns() - clk.start_ns) / 1e9 < dm->cfg.seconds) {
+	while (!rc && (double)(tool_now_ns() - clk.start_ns) / 1e9 < dm->cfg.seconds) {
 		usleep(dm->cfg.interval_ms * 1000);
 		rc = one_round(dm, ++round, &clk);
 	}
@@ -401,7 +390,7 @@ static int dirty_demo(int argc, char **argv)
 		demo_help(rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : EXIT_USAGE;
 	}
-	dm.seed = (uint64_t)now_ns();
+	dm.seed = (uint64_t)tool_now_ns();
 	rc = demo_setup(&dm);
 	if (!rc)
 		rc = demo_run(&dm);

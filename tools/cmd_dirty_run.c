@@ -42,14 +42,6 @@ struct run {
 	uint64_t src_total[UIOMMU_ROUND_MAX_SOURCES];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void run_help(FILE *out)
 {
 	fprintf(out,
@@ -74,12 +66,12 @@ static void run_help(FILE *out)
 static int parse_workload(const char *s, struct uiommu_workload *wl)
 {
 	static const char *const names[] = { "idle", "seq", "random" };
+	int i = tool_lookup(names, 3, s);
 
-	for (int i = 0; i < 3; i++)
-		if (!strcmp(s, names[i])) {
-			wl->kind = (enum uiommu_workload_kind)i;
-			return 0;
-		}
+	if (i >= 0) {
+		wl->kind = (enum uiommu_workload_kind)i;
+		return 0;
+	}
 	if (strncmp(s, "hotset", 6))
 		return -EINVAL;
 	wl->kind = UIOMMU_WL_HOTSET;
@@ -97,18 +89,17 @@ static int parse_workload(const char *s, struct uiommu_workload *wl)
 static int parse_device(const char *s, enum uiommu_dmadev_pattern *p)
 {
 	static const char *const names[] = { "idle", "net", "block", "mixed" };
+	int i = tool_lookup(names, 4, s);
 
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(s, names[i])) {
-			*p = (enum uiommu_dmadev_pattern)i;
-			return 0;
-		}
-	return -EINVAL;
+	*p = i < 0 ? *p : (enum uiommu_dmadev_pattern)i;
+	return i < 0 ? -EINVAL : 0;
 }
 
 static int parse_source(const char *s, struct run_cfg *c)
 {
-	if (strcmp(s, "kvm-log") && strcmp(s, "kvm-clear-log") && strcmp(s, "kvm-ring"))
+	static const char *const names[] = { "kvm-log", "kvm-clear-log", "kvm-ring" };
+
+	if (tool_lookup(names, 3, s) < 0)
 		return -EINVAL;
 	c->m.cpu_source = s;
 	return 0;
@@ -331,7 +322,7 @@ static int one_interval(struct run *r, double t)
 
 static int run_loop(struct run *r)
 {
-	uint64_t start = now_ns(), step = r->cfg.interval_ms * 1000000ull;
+	uint64_t start = tool_now_ns(), step = r->cfg.interval_ms * 1000000ull;
 	uint64_t end = start + (uint64_t)(r->cfg.seconds * 1e9), next = start + step;
 	int ret = uiommu_machine_track_start(r->m);
 
@@ -344,11 +335,11 @@ static int run_loop(struct run *r)
 	if (!ret)
 		ret = uiommu_machine_run(r->m, &r->cfg.wl);
 	for (; !ret && next <= end; next += step) {
-		uint64_t now = now_ns();
+		uint64_t now = tool_now_ns();
 
 		if (next > now)
 			usleep((useconds_t)((next - now) / 1000));
-		ret = one_interval(r, (double)(now_ns() - start) / 1e9);
+		ret = one_interval(r, (double)(tool_now_ns() - start) / 1e9);
 	}
 	return ret;
 }

@@ -17,7 +17,14 @@ struct uiommu_cmd {
 	const char *help;
 };
 
+#include <stdint.h>
+
 int cmd_dirty(int argc, char **argv);
 int dirty_run(int argc, char **argv); /* cmd_dirty_run.c */
+
+/* util.c */
+uint64_t tool_now_ns(void);
+/* Index of @s in @names (@n of them), or -1. */
+int tool_lookup(const char *const *names, int n, const char *s);
 
 #endif
