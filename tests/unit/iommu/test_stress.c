@@ -50,7 +50,9 @@ struct stress {
 	unsigned char *host_s, *host_c;
 	_Atomic uint32_t seq;
 	atomic_bool stop;
-	uint64_t deadline_ns;
+	uint64_t deadline_ns;      /* the run's length, once it made the minimum progress */
+	uint64_t hard_deadline_ns; /* the end, progress or not */
+	_Atomic uint64_t writes, harvests;
 	struct report *reports; /* index k: harvest k */
 	uint32_t nr_reports;
 };
@@ -75,9 +77,18 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Enough work to mean something even on a loaded machine (TSan on 2 busy cores). */
+#define MIN_WRITES 1000u
+#define MIN_HARVESTS 10u
+
 static bool time_up(struct stress *st)
 {
-	return atomic_load(&st->stop) || now_ns() > st->deadline_ns;
+	uint64_t now = now_ns();
+
+	if (atomic_load(&st->stop) || now > st->hard_deadline_ns)
+		return true;
+	return now > st->deadline_ns && atomic_load(&st->writes) > MIN_WRITES &&
+	       atomic_load(&st->harvests) > MIN_HARVESTS;
 }
 
 static void writer_one(struct writer *w)
@@ -98,6 +109,7 @@ static void writer_one(struct writer *w)
 	if (w->nr_log < MAX_LOG)
 		w->log[w->nr_log++] = r;
 	w->last_val[page / WRITERS] = val;
+	atomic_fetch_add_explicit(&w->st->writes, 1, memory_order_relaxed);
 }
 
 static void writer_churn(struct writer *w)
@@ -179,6 +191,7 @@ static void harvest_once(struct stress *st, uint64_t *seed, bool full)
 							     flags, report_sink, r),
 			 0);
 	st->nr_reports = k;
+	atomic_fetch_add_explicit(&st->harvests, 1, memory_order_relaxed);
 }
 
 static void *harvester_main(void *arg)
@@ -260,6 +273,7 @@ static void stress_setup(struct stress *st)
 			 0);
 	assert_int_equal(uiommu_domain_set_dirty_tracking(st->d, true), 0);
 	st->deadline_ns = now_ns() + (uint64_t)((secs ? atof(secs) : 2.0) * 1e9);
+	st->hard_deadline_ns = st->deadline_ns + 60000000000ull;
 }
 
 static void test_concurrent_dma_harvest_and_map_lose_no_dirty_write(void **state)
@@ -292,7 +306,7 @@ static void test_concurrent_dma_harvest_and_map_lose_no_dirty_write(void **state
 		free(w[i].last_val);
 	}
 	printf("# %llu logged writes, %u harvests\n", (unsigned long long)writes, st.nr_reports);
-	assert_true(writes > 1000 && st.nr_reports > 10);
+	assert_true(writes > MIN_WRITES && st.nr_reports > MIN_HARVESTS);
 	uiommu_domain_destroy(st.d);
 	free(st.reports);
 }
