@@ -6,10 +6,11 @@
  * back is counted as stall, and a workload change takes effect at once.
  *
  * Tolerances are wide enough for a shared, loaded 2-core VM under
- * sanitizers (the bucket holds 100 ms worth of bytes, so a thread kept off
- * the CPU catches up, and a 1 s window sees at most 10 % of burst), tight
- * enough to catch a wrong unit or a missing scale factor. The figures
- * measured are printed.
+ * sanitizers, tight enough to catch a wrong unit or a missing scale factor.
+ * They are asymmetric: going over the rate is the limiter's fault (the bucket
+ * holds 100 ms worth of bytes, so a 1 s window sees at most 10 % of burst),
+ * falling under it may only mean the thread was kept off the CPU longer than
+ * the bucket can make up for. The figures measured are printed.
  */
 #include "dmadev_test.h"
 
@@ -26,11 +27,13 @@ static double measure(struct uiommu_dmadev *dev, unsigned int ms)
 	return (double)(b1 - b0) * 1e9 / (double)(t1 - t0);
 }
 
+/* At most @tol over @want; at most 3 * @tol under it (a starved thread). */
 static void expect_rate_near(double got, double want, double tol, const char *what)
 {
 	print_message("%s: %.2f MB/s (want %.2f)\n", what, got / 1e6, want / 1e6);
-	if (got < want * (1 - tol) || got > want * (1 + tol))
-		fail_msg("%s: %.0f B/s, want %.0f +- %.0f%%", what, got, want, tol * 100);
+	if (got < want * (1 - 3 * tol) || got > want * (1 + tol))
+		fail_msg("%s: %.0f B/s, want %.0f -%.0f%% +%.0f%%", what, got, want, 3 * tol * 100,
+			 tol * 100);
 }
 
 static void test_dmadev_each_pattern_keeps_its_rate(void **state)
@@ -100,7 +103,8 @@ static void test_dmadev_throttle_holds_an_unlimited_device_back(void **state)
 	print_message("block unlimited: %.0f MB/s; throttle 0.75: %.0f MB/s, held back %.2f of "
 		      "the time\n",
 		      full / 1e6, held / 1e6, held_frac);
-	assert_true(held_frac > 0.65 && held_frac < 0.85);
+	/* Oversleeping on a loaded machine only adds to the time held back. */
+	assert_true(held_frac > 0.65 && held_frac < 0.95);
 	uiommu_dmadev_destroy(dev);
 	guest_free(mem, GUEST_BYTES);
 }
