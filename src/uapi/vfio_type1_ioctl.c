@@ -383,21 +383,18 @@ static int group_set_container(struct uiommu_vfio_group *g, void *arg)
 	return uiommu_vfio_group_set_container(g, c);
 }
 
-/* strndup_user(arg, PAGE_SIZE): -EFAULT, or -EINVAL with no NUL in a page. */
+/*
+ * strndup_user(arg, PAGE_SIZE): -EFAULT, or -EINVAL with no NUL in a page.
+ * Byte by byte: reading past the NUL could touch memory the caller does not
+ * own (names are short, so this costs little).
+ */
 static int name_from_user(const char *uname, char *buf, size_t cap)
 {
-	size_t got = 0;
-
-	while (got < cap) {
-		uintptr_t p = (uintptr_t)uname + got;
-		/* Never cross a page in one copy, so a short tail still reads. */
-		size_t chunk = u64_min(cap - got, 4096 - (p & 4095));
-
-		if (uiommu__copy_from_user(buf + got, (const void *)p, chunk))
+	for (size_t i = 0; i < cap; i++) {
+		if (uiommu__copy_from_user(&buf[i], uname + i, 1))
 			return -EFAULT;
-		if (memchr(buf + got, 0, chunk))
+		if (!buf[i])
 			return 0;
-		got += chunk;
 	}
 	return -EINVAL;
 }

@@ -189,8 +189,12 @@ static void test_start_too_big(void **state)
 static void test_unmap_get_dirty(void **state)
 {
 	struct vt1 *t = vt1_ready(VFIO_TYPE1v2_IOMMU);
+	/* struct vfio_iommu_type1_dma_unmap without its data[], then the bitmap. */
 	struct {
-		struct vfio_iommu_type1_dma_unmap u;
+		struct {
+			__u32 argsz, flags;
+			__u64 iova, size;
+		} u;
 		struct vfio_bitmap b;
 	} a;
 	uint64_t bm[2] = { 0 };
@@ -198,7 +202,7 @@ static void test_unmap_get_dirty(void **state)
 	(void)state;
 	assert_int_equal(vt1_map_mem(t, 0, 0x100000, 2 * PG), 0);
 	assert_int_equal(vt1_map_mem(t, 0, 0x100000 + 4 * PG, PG), 0);
-	a.u = (struct vfio_iommu_type1_dma_unmap){ .argsz = sizeof(a),
+	a.u = (__typeof__(a.u)){ .argsz = sizeof(a),
 		.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, .iova = 0x100000 - 2 * PG,
 		.size = 8 * PG };
 	a.b = (struct vfio_bitmap){ .pgsize = PG, .size = 8, .data = (__u64 *)bm };

@@ -229,8 +229,14 @@ static inline long vt1_dirty(struct vt1 *t, uint32_t flag)
 	return cio(t, VFIO_IOMMU_DIRTY_PAGES, &d);
 }
 
+/* The header of struct vfio_iommu_type1_dirty_bitmap without its data[]. */
+struct vt1_dirty_hdr {
+	__u32 argsz;
+	__u32 flags;
+};
+
 struct vt1_get {
-	struct vfio_iommu_type1_dirty_bitmap hdr;
+	struct vt1_dirty_hdr hdr;
 	struct vfio_iommu_type1_dirty_bitmap_get get;
 };
 
