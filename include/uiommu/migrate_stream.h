@@ -323,6 +323,27 @@ UIOMMU_EXPORT int uiommu_stream_result_send(struct uiommu_xport *x,
 UIOMMU_EXPORT int uiommu_stream_result_recv(struct uiommu_xport *x,
 					    struct uiommu_stream_result *res);
 
+/* ----------------------------------------------------------------- resumed */
+
+/*
+ * The destination's notice that the guest runs there (32 bytes, checked;
+ * doc/stream-format.md "Resumed"), sent right after it resumed the guest at
+ * switchover: it ends the source's downtime. @resume_ns is the destination's
+ * time from the switchover record to the guest running (informational).
+ */
+UIOMMU_EXPORT int uiommu_stream_resumed_send(struct uiommu_xport *x, uint64_t resume_ns);
+/**
+ * uiommu_stream_resumed_recv() - Wait for the resumed notice.
+ * @resume_ns: the destination's resume time, on success
+ * @res: the destination's result, when it sent that instead (it failed)
+ *
+ * Return: 0; -EREMOTEIO when a result message came instead (decoded into
+ * @res); -EBADMSG when the message is malformed (either kind); transport
+ * errors as they are.
+ */
+UIOMMU_EXPORT int uiommu_stream_resumed_recv(struct uiommu_xport *x, uint64_t *resume_ns,
+					     struct uiommu_stream_result *res);
+
 /* ----------------------------------------------------------------- helpers */
 
 /* The hash of one page as the stream uses it: XXH3_64bits, seed 0. */

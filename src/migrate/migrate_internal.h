@@ -78,6 +78,17 @@ enum ms_rec_type {
 #define MS_RESULT_LEN 320u
 #define MS_RESULT_MSG_OFF 184u
 
+/*
+ * Checks a 320-byte result message and decodes it into @res (0), or leaves
+ * @res alone (-EBADMSG). Shared by result_recv and resumed_recv, which may
+ * find a result where it waited for the resumed notice.
+ */
+int ms_result_parse(const uint8_t *b, struct uiommu_stream_result *res);
+
+/* The destination's "resumed" notice (stream_resumed.c). */
+#define MS_RESUMED_MAGIC "UIOMMURD"
+#define MS_RESUMED_LEN 32u
+
 /* Largest blob a sender accepts; receivers set their own, lower, limit. */
 #define MS_BLOB_MAX (1ull << 32)
 

@@ -134,21 +134,13 @@ static int result_check(const uint8_t *b)
 	return 0;
 }
 
-UIOMMU_EXPORT int uiommu_stream_result_recv(struct uiommu_xport *x,
-					    struct uiommu_stream_result *res)
+static void result_decode(const uint8_t *b, struct uiommu_stream_result *res)
 {
-	uint8_t b[MS_RESULT_LEN];
 	struct uiommu_stream_verify *v = &res->verify;
-	uint32_t flags;
-	int rc = uiommu_xport_read_full(x, b, sizeof(b));
+	uint32_t flags = get_le32(b + 20);
 
-	if (!rc)
-		rc = result_check(b);
-	if (rc)
-		return rc;
 	memset(res, 0, sizeof(*res));
 	res->status = -(int)get_le32(b + 16);
-	flags = get_le32(b + 20);
 	v->checked = flags & RV_CHECKED;
 	v->ok = flags & RV_OK;
 	v->digest_match = flags & RV_DIGEST_MATCH;
@@ -161,5 +153,22 @@ UIOMMU_EXPORT int uiommu_stream_result_recv(struct uiommu_xport *x,
 	res->offset = get_le64(b + 176);
 	memcpy(res->msg, b + MS_RESULT_MSG_OFF, UIOMMU_STREAM_MSG_MAX);
 	res->msg[UIOMMU_STREAM_MSG_MAX - 1] = '\0';
-	return 0;
+}
+
+int ms_result_parse(const uint8_t *b, struct uiommu_stream_result *res)
+{
+	int rc = result_check(b);
+
+	if (!rc)
+		result_decode(b, res);
+	return rc;
+}
+
+UIOMMU_EXPORT int uiommu_stream_result_recv(struct uiommu_xport *x,
+					    struct uiommu_stream_result *res)
+{
+	uint8_t b[MS_RESULT_LEN];
+	int rc = uiommu_xport_read_full(x, b, sizeof(b));
+
+	return rc ? rc : ms_result_parse(b, res);
 }
