@@ -159,7 +159,8 @@ struct uiommu_mig_recv_result {
 	struct uiommu_stream_stats stream;
 	struct uiommu_stream_verify verify; /* page for page, against the source */
 	bool device_checked;           /* the device's region verified from its state */
-	uint64_t device_bad_bytes;
+	uint64_t device_bad_bytes;     /* device_bad x 4 KiB: an upper bound */
+	uint64_t device_bad;           /* ring buffers and pages not holding their last write */
 	bool guest_checked;            /* the guest's own check finished */
 	uint64_t guest_verified_pages, guest_bad_pages;
 };
