@@ -318,9 +318,9 @@ int engine_precopy(struct uiommu_migration *mig)
 			return 0;
 		case UIOMMU_MIG_GIVE_UP:
 			return engine_fail(mig, -ETIMEDOUT,
-					   "did not converge: %u rounds, expected downtime %llu ms",
+					   "did not converge: %u rounds, expected downtime %.1f ms",
 					   ri->round,
-					   (unsigned long long)(ri->expected_downtime_ns / 1000000));
+					   (double)ri->expected_downtime_ns / 1e6);
 		case UIOMMU_MIG_THROTTLE:
 			ret = raise_throttle(mig);
 			break;

@@ -28,7 +28,7 @@
 #include <uiommu/bitmap.h>
 #include <uiommu/migration.h>
 
-#include "migrate/migrate_internal.h"
+#include "migrate/engine_internal.h"
 #include "seeded.h"
 
 #define MiB (1ull << 20)
@@ -353,6 +353,32 @@ static inline void mt_run_ok(const struct mt_cfg *cfg, const char *what)
 	mt_print(&t, what);
 	mt_assert_ok(&t);
 	mt_down(&t);
+}
+
+/* The source after a failed attempt: running, unthrottled, nothing lost. */
+static inline void mt_assert_source_unharmed(struct mt *t)
+{
+	struct uiommu_machine *m = t->src;
+	uint64_t words, *after = calloc(uiommu_bitmap_words(m->npages), 8);
+	const uint64_t *taken = uiommu__mig_taken(t->mig, &words);
+	struct uiommu_vm_stats a, b;
+
+	assert_non_null(after);
+	assert_int_equal(uiommu_round_collect(m->round), 0);
+	uiommu_round_take(m->round, after);
+	for (uint64_t w = 0; w < words; w++)
+		if (taken[w] & ~after[w])
+			fail_msg("taken bits not given back in word %" PRIu64, w);
+	uiommu_round_restore(m->round, after);
+	free(after);
+	if (m->dev)
+		assert_int_equal(uiommu_dmadev_get_state(m->dev), VFIO_DEVICE_STATE_RUNNING);
+	assert_true(m->tracking);
+	uiommu_vm_get_stats(m->vm, &a);
+	mt_sleep_ms(50);
+	uiommu_vm_get_stats(m->vm, &b);
+	if (t->cfg.wl.kind != UIOMMU_WL_IDLE)
+		assert_true(b.pages_written > a.pages_written);
 }
 
 static inline struct uiommu_workload mt_wl(enum uiommu_workload_kind kind, uint64_t rate)
