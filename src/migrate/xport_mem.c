@@ -68,7 +68,9 @@ static int mem_read(struct uiommu_xport *x, void *buf, size_t len, size_t *got)
 	struct mem_xport *m = to_mem(x);
 	size_t n = (size_t)u64_min(len, m->in_len - m->in_pos);
 
-	memcpy(buf, m->in + m->in_pos, n);
+	/* An empty transport has no buffer at all; memcpy must not see NULL. */
+	if (n)
+		memcpy(buf, m->in + m->in_pos, n);
 	m->in_pos += n;
 	*got = n;
 	return 0;
