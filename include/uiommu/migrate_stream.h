@@ -140,6 +140,16 @@ UIOMMU_EXPORT int uiommu_stream_send_switchover(struct uiommu_stream_sender *s);
  * the end record. Memory must not change between switchover and this call.
  */
 UIOMMU_EXPORT int uiommu_stream_send_end(struct uiommu_stream_sender *s);
+/*
+ * The same, where the caller knows some pages are zero (bit k of @zero: the
+ * page at GPA k * page_size; NULL for none), such as holes of the memory's
+ * memfd: they are hashed as zero pages without being read (reading a hole
+ * would allocate it). The claim must be true: a bit on a page that is not
+ * zero gives it the zero page's hash, and a receiver holding zeros there
+ * would then be verified wrongly.
+ */
+UIOMMU_EXPORT int uiommu_stream_send_end_known_zero(struct uiommu_stream_sender *s,
+						    const uint64_t *zero);
 UIOMMU_EXPORT void uiommu_stream_sender_get_stats(const struct uiommu_stream_sender *s,
 						  struct uiommu_stream_stats *st);
 

@@ -29,7 +29,9 @@
  * batches.
  *
  * Verification: send_end() hashes every layout page of the source's memory
- * (which the caller keeps unchanged since switchover) in chunks of
+ * (which the caller keeps unchanged since switchover; pages the caller
+ * knows are zero, such as holes of a memfd, get the zero page's hash
+ * without being read) in chunks of
  * MS_MAX_HASHES, sends each chunk as a HASHES record (when page hashes are
  * on) and folds it into the digest that the END record carries.
  */
@@ -71,6 +73,8 @@ struct uiommu_stream_sender {
 	uint64_t round_data, round_zero, round_bytes;
 	uint64_t total_data, total_zero;
 	uint8_t *hash_buf; /* one HASHES payload */
+	uint64_t zero_hash; /* of a zero page */
+	const uint64_t *zero_hint; /* send_end_known_zero's pages, during the call */
 	struct uiommu_stream_stats st;
 };
 
@@ -503,13 +507,25 @@ UIOMMU_EXPORT int uiommu_stream_send_switchover(struct uiommu_stream_sender *s)
 
 /* ---- Verification and end ---- */
 
+/* Is the page at @gpa one the caller said is zero (send_end_known_zero)? */
+static bool known_zero(const struct uiommu_stream_sender *s, uint64_t gpa)
+{
+	uint64_t pfn = gpa >> s->lay.page_shift;
+
+	return s->zero_hint && (s->zero_hint[pfn / 64] >> (pfn % 64)) & 1;
+}
+
 /* Hashes the @n pages from @gpa into hash_buf's payload and the digest. */
 static void hash_chunk(struct uiommu_stream_sender *s, uint64_t gpa, uint32_t n)
 {
 	uint8_t *out = s->hash_buf + MS_HASHES_HDR;
 
-	for (uint32_t i = 0; i < n; i++, gpa += s->lay.page_size)
-		put_le64(out + 8 * i, uiommu__hash(s->mem + gpa, s->lay.page_size));
+	for (uint32_t i = 0; i < n; i++, gpa += s->lay.page_size) {
+		uint64_t h = known_zero(s, gpa) ? s->zero_hash
+						: uiommu__hash(s->mem + gpa, s->lay.page_size);
+
+		put_le64(out + 8 * i, h);
+	}
 	ms_hasher_update(&s->digest, out, 8ull * n);
 }
 
@@ -539,12 +555,19 @@ static int send_range_hashes(struct uiommu_stream_sender *s, const struct ms_ran
 
 UIOMMU_EXPORT int uiommu_stream_send_end(struct uiommu_stream_sender *s)
 {
+	return uiommu_stream_send_end_known_zero(s, NULL);
+}
+
+UIOMMU_EXPORT int uiommu_stream_send_end_known_zero(struct uiommu_stream_sender *s,
+						    const uint64_t *zero)
+{
 	uint8_t p[MS_END_LEN] = { 0 };
 	uint64_t t0 = uiommu__now_ns(), digest = 0;
 	int rc = check_state(s, SEND_SWITCHED);
 
 	if (rc)
 		return rc;
+	s->zero_hint = zero;
 	if (s->caps & MS_CAP_DIGEST) {
 		ms_hasher_reset(&s->digest);
 		for (unsigned int i = 0; i < s->lay.nr && !rc; i++)
@@ -554,6 +577,7 @@ UIOMMU_EXPORT int uiommu_stream_send_end(struct uiommu_stream_sender *s)
 		digest = ms_hasher_digest(&s->digest);
 		s->st.hash_ns += uiommu__now_ns() - t0;
 	}
+	s->zero_hint = NULL;
 	put_le64(p + 8, s->lay.pages);
 	put_le64(p + 16, digest);
 	put_le64(p + 24, s->st.bytes);
@@ -644,6 +668,8 @@ UIOMMU_EXPORT int uiommu_stream_sender_create(const struct uiommu_stream_send_cf
 		uiommu_stream_sender_destroy(s);
 		return rc;
 	}
+	/* hash_buf is zero and longer than the largest page: hash a zero page from it. */
+	s->zero_hash = uiommu__hash(s->hash_buf, s->lay.page_size);
 	s->x = cfg->xport;
 	s->mem = cfg->mem;
 	s->mem_bytes = cfg->mem_bytes;
