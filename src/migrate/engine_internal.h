@@ -67,6 +67,8 @@ uint64_t engine_now(void);
 int engine_setup(struct uiommu_migration *mig);
 /* Rounds until the policy switches over (0) or an error or give-up. */
 int engine_precopy(struct uiommu_migration *mig);
+/* The never-written pages of guest memory (memfd holes) into @map. */
+void engine_holes(struct uiommu_migration *mig, uint64_t *map);
 /* Takes the machine's pending bits into @into (ORed), remembering them. */
 uint64_t engine_take(struct uiommu_migration *mig, uint64_t *into);
 /* Sends the set bits of mig->send in chunks, reporting progress; times it in @ri. */

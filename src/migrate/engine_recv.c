@@ -3,10 +3,14 @@
  * The migration engine, destination side: uiommu_mig_recv().
  *
  * A stream receiver writes the pages straight into the incoming machine's
- * guest memory (fresh memfd memory, so zero: not_zeroed stays false; the
- * receiver faults it in before the first byte, as a first touch inside the
- * migration would cost microseconds per page). Its event handler does the
- * machine's part:
+ * guest memory (fresh memfd memory, so zero: not_zeroed stays false). The
+ * memory is not faulted in beforehand: the source leaves pages never
+ * written out of the stream, so most of a large idle guest is never
+ * touched here, and faulting all of it first (over a second per GiB) would
+ * keep the receiver from reading while the source, done with its few
+ * pages, already waits for it at switchover, i.e. it would be downtime. A
+ * page is faulted in when its first copy arrives (pre-copy, mostly). Its
+ * event handler does the machine's part:
  *   HEADER      the layout must be this machine's memory, page for page;
  *   DEVICE      kept (the blob lives in the receiver) until switchover;
  *   SWITCHOVER  memory and state are complete: the device loads its state
@@ -178,6 +182,7 @@ static int receive(struct recv_ctx *c)
 	struct uiommu_stream_recv_cfg rc = {
 		.mem = uiommu_vm_mem(c->m->vm),
 		.mem_bytes = uiommu_vm_mem_bytes(c->m->vm),
+		.populated = true,
 		.on_event = on_event,
 		.opaque = c,
 	};

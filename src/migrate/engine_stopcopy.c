@@ -17,7 +17,8 @@
  *      (save), then DEVICE, VCPUS and SWITCHOVER records.
  *   4. wait for the receiver's Resumed notice: downtime ends.
  *   5. END (the source hashes its memory now; its guest is stopped, so this
- *      costs no downtime) and the receiver's verdict.
+ *      costs no downtime; never-written pages are hashed as zero without
+ *      being read) and the receiver's verdict.
  * COMPLETED needs a verdict with status 0 and, unless verification is off,
  * every page verified. The source then stays paused, tracking stops.
  *
@@ -149,8 +150,11 @@ static int wait_resumed(struct uiommu_migration *mig)
 static int verdict(struct uiommu_migration *mig)
 {
 	const struct uiommu_stream_verify *v = &mig->res.remote.verify;
-	int ret = uiommu_stream_send_end(mig->tx);
+	int ret;
 
+	/* The guest is stopped: holes stay holes, and need not be read to be hashed. */
+	engine_holes(mig, mig->scratch);
+	ret = uiommu_stream_send_end_known_zero(mig->tx, mig->scratch);
 	if (ret)
 		return engine_fail(mig, ret, "stop-copy: sending the end: %s", strerror(-ret));
 	ret = uiommu_stream_result_recv(mig->cfg.xport, &mig->res.remote);

@@ -359,6 +359,8 @@ static inline void mt_assert_ok(const struct mt *t)
 {
 	const struct uiommu_mig_result *r = &t->res;
 
+	for (unsigned int i = 0; (t->ret || t->rret) && i < r->remote.verify.nr_bad; i++)
+		print_message("differing page at GPA 0x%" PRIx64 "\n", r->remote.verify.bad_gpa[i]);
 	if (t->ret || t->rret)
 		fail_msg("migration failed: source %d (%s), destination %d (%s)", t->ret, r->msg,
 			 t->rret, t->rres.msg);
