@@ -117,6 +117,12 @@ size_t dmadev_stream_tail_len(void);
 void dmadev_stream_put_ident(uint8_t *buf, const struct dmadev_ident *ident);
 void dmadev_stream_put_tail(uint8_t *buf, const struct dmadev_run *run);
 /*
+ * The checksum of the section at @sect: over its header's first 16 bytes and
+ * @words payload words (also used by the fuzz target to repair mutated
+ * sections, so that mutations reach the field checks behind it).
+ */
+uint64_t dmadev_stream_checksum(const uint8_t *sect, size_t words);
+/*
  * Parses the complete sections of @buf; a trailing partial section is left
  * for later (its header is checked once whole). @self is the receiving
  * device's geometry. 0 with @img; -EINVAL for anything malformed,

@@ -69,8 +69,7 @@ static uint64_t get_le64(const uint8_t *p)
 	return v;
 }
 
-/* Over the header's first 16 bytes and @words payload words. */
-static uint64_t sect_checksum(const uint8_t *sect, size_t words)
+uint64_t dmadev_stream_checksum(const uint8_t *sect, size_t words)
 {
 	uint64_t h = dmadev_mix(SECT_KEY);
 
@@ -90,7 +89,7 @@ static void sect_put(uint8_t *p, enum sect_type type, const uint64_t *words, siz
 	put_le32(p + 12, 0);
 	for (size_t i = 0; i < n; i++)
 		put_le64(p + SECT_HDR + i * 8, words[i]);
-	put_le64(p + 16, sect_checksum(p, n));
+	put_le64(p + 16, dmadev_stream_checksum(p, n));
 }
 
 size_t dmadev_stream_ident_len(void)
@@ -209,7 +208,7 @@ static int sect_take(const uint8_t *p, const struct dmadev_ident *self, struct d
 	uint16_t type = p[6];
 	int ret = 0;
 
-	if (get_le64(p + 16) != sect_checksum(p, sect_words(type)))
+	if (get_le64(p + 16) != dmadev_stream_checksum(p, sect_words(type)))
 		return -EINVAL;
 	if (type == SECT_IDENT)
 		ret = ident_take(p + SECT_HDR, self, &img->ident);
