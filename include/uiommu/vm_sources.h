@@ -27,10 +27,13 @@
  *                   With a ring KVM_GET_DIRTY_LOG is not available (-ENXIO).
  *                   On this host KVM can overflow a ring with guest code it
  *                   emulates (no soft-full check between emulated writes):
- *                   the source then finds a full lap, reports every page of
- *                   the slot, counts an overflow and resynchronizes with
- *                   KVM's index. Guests that exit every < 64 first writes, or
- *                   run natively (the VM module's CPL3 guest), do not.
+ *                   the source then finds a full lap (or, at a ring-full
+ *                   exit, entries its index did not reach), reports every
+ *                   page of the slot, counts an overflow and resynchronizes
+ *                   with KVM's index; overwritten entries KVM still counts
+ *                   are recycled, one per ring-full exit if the vCPU cannot
+ *                   run otherwise. Guests that exit every < 64 first writes,
+ *                   or run natively (the VM module's CPL3 guest), do not.
  *  "iommu"          the emulated IOMMU's dirty bits through the iommufd front
  *                   end: IOMMU_HWPT_SET_DIRTY_TRACKING and
  *                   IOMMU_HWPT_GET_DIRTY_BITMAP over IOVA [0, npages * 4 KiB) at
@@ -142,7 +145,14 @@ struct uiommu_kvm_source_stats {
 	uint64_t ring_full;       /* kvm-ring: harvests made by uiommu_kvm_ring_full() */
 	uint64_t resets;          /* kvm-ring: KVM_RESET_DIRTY_RINGS calls */
 	uint64_t bad_entries;     /* kvm-ring: entries outside the slot, ignored */
-	uint64_t overflows;       /* kvm-ring: full laps found (every page then reported) */
+	/*
+	 * kvm-ring: harvests that found entries may have been lost (every page
+	 * of the slot then reported): a full lap read at once, or, at a
+	 * ring-full exit, dirty entries the fetch index had not reached.
+	 */
+	uint64_t overflows;
+	/* kvm-ring: overwritten entries KVM still counted, recycled one per ring-full exit */
+	uint64_t recycled;
 };
 
 /* 0, or -EINVAL when @src is not a KVM source. Readable from any thread. */

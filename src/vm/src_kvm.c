@@ -43,14 +43,26 @@
  * writes logged without that check between instructions: 300 writes to
  * mapped pages into a 256-entry ring left 256 entries, the others
  * overwritten unread. (The VM module's CPL3 guest runs natively and stops in
- * time: no overflow with a 256-entry ring at an unlimited rate.) A harvest
- * that reads a full lap therefore reports every page of the slot (a lost
+ * time: no overflow with a 256-entry ring at an unlimited rate.) An entry is
+ * lost only when KVM pushes more than a lap past the fetch index, and then
+ * every slot from fetch on holds an unread DIRTY entry, so a harvest that
+ * reads a full lap is the sign: it reports every page of the slot (a lost
  * entry could be any page), counts an overflow and marks the ring suspect.
- * KVM's push index is then ahead of fetch by the entries it overwrote, with
- * empty slots in between that KVM believes outstanding; ring_resync() finds
- * where KVM's next dirty entries begin, marks the empty slots RESET so that
- * KVM's reset walks over them, and moves fetch there. A ring-full exit that
- * finds nothing at fetch resynchronizes the same way.
+ * A ring-full exit also looks at the whole ring (the vCPU is out of KVM_RUN,
+ * nothing moves): DIRTY entries the fetch index did not reach mean it lost
+ * track, and are harvested and reported the same way.
+ *
+ * After an overflow KVM still counts the entries it overwrote, now empty.
+ * KVM's reset walks from its reset index over every entry marked RESET and
+ * stops only at one that is not: it does not stop at its dirty index, so
+ * an entry KVM never pushed must never be marked (its count of used
+ * entries would wrap and the ring stay full for good). Two ways out, both
+ * marking only entries KVM counts: once KVM pushes again, its new entries
+ * start right after the overwritten ones, and ring_resync() marks those
+ * and moves fetch there; if KVM counts a soft limit of them, the vCPU
+ * cannot run to push, and each ring-full exit recycles one
+ * (ring_unwedge(), counted in `recycled`) until it can. A vCPU is never
+ * resumed without a harvest and a KVM reset of its ring.
  *
  * Locking: rings[v].lock protects the harvest of ring v, its suspect flag and
  * link->fetch[v];
@@ -87,7 +99,9 @@
 struct kvm_ring {
 	pthread_mutex_t lock;
 	struct kvm_dirty_gfn *gfns;
-	bool suspect; /* overflowed: fetch may lag KVM's push index */
+	/* A full lap was read (entries lost): fetch may lag KVM, which may count
+	 * overwritten entries; until a harvest finds entries again. */
+	bool suspect;
 };
 
 struct kvm_src {
@@ -344,6 +358,34 @@ static bool entry_dirty(struct kvm_dirty_gfn *e)
 	return __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) == KVM_DIRTY_GFN_F_DIRTY;
 }
 
+/*
+ * Harvests entry @e (DIRTY) into `pending` and hands it back to KVM. Its
+ * slot and offset are loaded once each: after an overflow KVM may be
+ * rewriting the entry meanwhile (the lap that lets it is reported whole).
+ * Returns false for an entry outside the slot.
+ */
+static bool ring_take(struct kvm_src *ks, struct kvm_dirty_gfn *e)
+{
+	uint32_t slot = __atomic_load_n(&e->slot, __ATOMIC_RELAXED);
+	uint64_t offset = __atomic_load_n(&e->offset, __ATOMIC_RELAXED);
+	bool ours = slot == ks->info.slot && offset < ks->slot_pages;
+
+	if (ours)
+		dirty_log_mark(&ks->pending, ks->first_page + offset, ks->first_page + offset);
+	__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+	return ours;
+}
+
+static void ring_count(struct kvm_src *ks, unsigned int v, uint64_t n, uint64_t bad)
+{
+	stat_add(&ks->st.entries, n);
+	if (!bad)
+		return;
+	stat_add(&ks->st.bad_entries, bad);
+	uiommu__log(UIOMMU_LOG_WARN, "kvm-ring: vcpu %u: %" PRIu64 " entries outside slot %u", v,
+		    bad, ks->info.slot);
+}
+
 /* Reads ring @v from its fetch index into `pending`; rings[v].lock held. */
 static uint64_t ring_read(struct kvm_src *ks, unsigned int v)
 {
@@ -357,30 +399,27 @@ static uint64_t ring_read(struct kvm_src *ks, unsigned int v)
 
 		if (!entry_dirty(e))
 			break;
-		if (e->slot == ks->info.slot && e->offset < ks->slot_pages)
-			dirty_log_mark(&ks->pending, ks->first_page + e->offset,
-				       ks->first_page + e->offset);
-		else
-			bad++;
-		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+		bad += !ring_take(ks, e);
 	}
-	stat_add(&ks->st.entries, n);
-	if (bad) {
-		stat_add(&ks->st.bad_entries, bad);
-		uiommu__log(UIOMMU_LOG_WARN, "kvm-ring: vcpu %u: %" PRIu64 " entries outside slot %u",
-			    v, bad, ks->info.slot);
-	}
+	ring_count(ks, v, n, bad);
 	return n;
 }
 
-/* Entries may have been overwritten unread: every page of the slot is dirty. */
-static void ring_overflowed(struct kvm_src *ks, unsigned int v)
+/* Entries may have been lost: every page of the slot is dirty. */
+static void ring_lost(struct kvm_src *ks, unsigned int v, const char *why)
 {
 	dirty_log_mark(&ks->pending, ks->first_page, ks->first_page + ks->slot_pages - 1);
-	ks->rings[v].suspect = true;
 	stat_add(&ks->st.overflows, 1);
-	uiommu__log(UIOMMU_LOG_ERR, "kvm-ring: vcpu %u: ring overflowed; every page reported dirty",
-		    v);
+	uiommu__log(UIOMMU_LOG_ERR, "kvm-ring: vcpu %u: %s; every page reported dirty", v, why);
+}
+
+/* Marks an empty entry RESET, unless KVM made it DIRTY meanwhile (never undone). */
+static bool entry_mark_empty(struct kvm_dirty_gfn *e)
+{
+	uint32_t empty = 0;
+
+	return __atomic_compare_exchange_n(&e->flags, &empty, KVM_DIRTY_GFN_F_RESET, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -402,36 +441,35 @@ static uint64_t ring_resync(struct kvm_src *ks, unsigned int v)
 	if (i == ks->info.ring_entries)
 		return 0;
 	for (uint32_t k = 0; k < i; k++)
-		if (!__atomic_load_n(&gfns[(fetch + k) & mask].flags, __ATOMIC_ACQUIRE))
-			__atomic_store_n(&gfns[(fetch + k) & mask].flags, KVM_DIRTY_GFN_F_RESET,
-					 __ATOMIC_RELEASE);
+		entry_mark_empty(&gfns[(fetch + k) & mask]);
 	ks->link->fetch[v] = fetch + i;
 	ks->rings[v].suspect = false;
 	uiommu__log(UIOMMU_LOG_WARN, "kvm-ring: vcpu %u: fetch index moved on by %u", v, i);
 	return ring_read(ks, v) + i;
 }
 
-/*
- * One harvest of ring @v; rings[v].lock held. @stuck: KVM says the ring is
- * full, so finding nothing at fetch means fetch lost track of KVM.
- */
-static uint64_t ring_harvest_locked(struct kvm_src *ks, unsigned int v, bool stuck)
+/* One harvest of ring @v; rings[v].lock held. */
+static uint64_t ring_harvest_locked(struct kvm_src *ks, unsigned int v)
 {
 	uint64_t n = ring_read(ks, v);
 
-	if (n == ks->info.ring_entries)
-		ring_overflowed(ks, v);
-	else if (!n && (stuck || ks->rings[v].suspect))
+	if (n == ks->info.ring_entries) {
+		ring_lost(ks, v, "a full lap of entries, some may be overwritten");
+		ks->rings[v].suspect = true;
+	} else if (n) {
+		ks->rings[v].suspect = false; /* fetch found KVM's entries */
+	} else if (ks->rings[v].suspect) {
 		n = ring_resync(ks, v);
+	}
 	return n;
 }
 
-static uint64_t ring_harvest(struct kvm_src *ks, unsigned int v, bool stuck)
+static uint64_t ring_harvest(struct kvm_src *ks, unsigned int v)
 {
 	uint64_t n;
 
 	pthread_mutex_lock(&ks->rings[v].lock);
-	n = ring_harvest_locked(ks, v, stuck);
+	n = ring_harvest_locked(ks, v);
 	pthread_mutex_unlock(&ks->rings[v].lock);
 	return n;
 }
@@ -452,8 +490,89 @@ static int ring_harvest_all(struct kvm_src *ks)
 	uint64_t n = 0;
 
 	for (unsigned int v = 0; v < ks->info.nr_vcpus; v++)
-		n += ring_harvest(ks, v, false);
+		n += ring_harvest(ks, v);
 	return n ? ring_reset(ks) : 0;
+}
+
+/*
+ * At a ring-full exit (vCPU @v out of KVM_RUN: nothing pushes to its ring),
+ * after the harvest; the ring's lock held. DIRTY entries that the fetch
+ * index did not reach mean it lost track of KVM: they are harvested, and
+ * reported as a loss. Returns how many; *resets = entries marked RESET
+ * (harvested, waiting for KVM's reset).
+ */
+static uint64_t ring_strays(struct kvm_src *ks, unsigned int v, uint64_t *resets)
+{
+	struct kvm_dirty_gfn *gfns = ks->rings[v].gfns;
+	uint64_t strays = 0, bad = 0;
+
+	*resets = 0;
+	for (uint32_t i = 0; i < ks->info.ring_entries; i++) {
+		uint32_t flags = __atomic_load_n(&gfns[i].flags, __ATOMIC_ACQUIRE);
+
+		if (flags == KVM_DIRTY_GFN_F_DIRTY) {
+			strays++;
+			bad += !ring_take(ks, &gfns[i]);
+		}
+		*resets += flags != 0;
+	}
+	ring_count(ks, v, strays, bad);
+	if (strays)
+		ring_lost(ks, v, "dirty entries beyond the fetch index");
+	return strays;
+}
+
+/*
+ * KVM's reset walks from its reset index over every entry marked RESET,
+ * whether it pushed it or not, so an entry it never pushed must never be
+ * marked: its count of used entries would wrap and the ring stay full for
+ * good. Here the ring is wedged after an overflow: KVM counts entries it
+ * overwrote (at least a soft limit of them, hence the exit), all empty, and
+ * nothing was pushed or walked since (suspect holds only until a harvest
+ * finds entries). Marking one empty entry is then safe: KVM walks it only if
+ * it is at its reset index, i.e. one of those it counts. The entry at fetch
+ * is tried first (where KVM stopped, unless harvested entries were waiting
+ * when the ring overflowed), then the others, each mark undone unless KVM
+ * took it. One entry per ring-full exit: the vCPU exits again until KVM's
+ * count is below the soft limit, then pushes, and ring_resync() takes over.
+ */
+static void ring_unwedge(struct kvm_src *ks, unsigned int v)
+{
+	struct kvm_dirty_gfn *gfns = ks->rings[v].gfns;
+	uint32_t mask = ks->info.ring_entries - 1, *fetch = &ks->link->fetch[v];
+
+	for (uint32_t k = 0; k < ks->info.ring_entries; k++) {
+		struct kvm_dirty_gfn *e = &gfns[(*fetch + k) & mask];
+		uint32_t reset = KVM_DIRTY_GFN_F_RESET;
+
+		if (!entry_mark_empty(e) || ring_reset(ks))
+			return;
+		if (!__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE)) {
+			*fetch += k + 1;
+			stat_add(&ks->st.recycled, 1);
+			return;
+		}
+		__atomic_compare_exchange_n(&e->flags, &reset, 0, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+	}
+}
+
+/* uiommu_kvm_ring_full()'s harvest of ring @v, whose vCPU is out of KVM_RUN. */
+static void ring_full_harvest(struct kvm_src *ks, unsigned int v)
+{
+	uint64_t n, resets;
+
+	pthread_mutex_lock(&ks->rings[v].lock);
+	n = ring_harvest_locked(ks, v);
+	n += ring_strays(ks, v, &resets);
+	/*
+	 * Reset even when the collector took the entries first: until KVM's
+	 * reset they still fill the ring and the vCPU would exit again.
+	 */
+	ring_reset(ks);
+	if (!n && !resets && ks->rings[v].suspect)
+		ring_unwedge(ks, v);
+	pthread_mutex_unlock(&ks->rings[v].lock);
 }
 
 static int ring_start(struct uiommu_dirty_source *src)
@@ -483,6 +602,12 @@ static void ring_stop(struct uiommu_dirty_source *src)
 	ring_harvest_all(ks);
 }
 
+static void ring_fini(struct kvm_src *ks)
+{
+	for (unsigned int v = 0; v < ks->info.nr_vcpus; v++)
+		pthread_mutex_destroy(&ks->rings[v].lock);
+}
+
 static void ring_destroy(struct uiommu_dirty_source *src)
 {
 	struct kvm_src *ks = to_kvm(src);
@@ -490,8 +615,7 @@ static void ring_destroy(struct uiommu_dirty_source *src)
 	__atomic_store_n(&ks->link->src, NULL, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&ks->link->busy, __ATOMIC_SEQ_CST))
 		sched_yield();
-	for (unsigned int v = 0; v < ks->info.nr_vcpus; v++)
-		pthread_mutex_destroy(&ks->rings[v].lock);
+	ring_fini(ks);
 	dirty_log_fini(&ks->pending);
 	uiommu__free(ks);
 }
@@ -544,17 +668,15 @@ UIOMMU_EXPORT int uiommu_kvm_ring_source_create(const struct uiommu_vm_kvm_info 
 	if (rc)
 		goto err_free_source;
 	ring_init(ks, link);
+	rc = -EBUSY;
 	if (!__atomic_compare_exchange_n(&link->src, &none, &ks->base, false, __ATOMIC_SEQ_CST,
-					 __ATOMIC_SEQ_CST)) {
-		rc = -EBUSY;
+					 __ATOMIC_SEQ_CST))
 		goto err_fini_ring;
-	}
 	*out = &ks->base;
 	return 0;
 
 err_fini_ring:
-	for (unsigned int v = 0; v < ks->info.nr_vcpus; v++)
-		pthread_mutex_destroy(&ks->rings[v].lock);
+	ring_fini(ks);
 	dirty_log_fini(&ks->pending);
 err_free_source:
 	uiommu__free(ks);
@@ -572,12 +694,7 @@ UIOMMU_EXPORT void uiommu_kvm_ring_full(void *opaque, unsigned int vcpu)
 		struct kvm_src *ks = to_kvm(src);
 
 		stat_add(&ks->st.ring_full, 1);
-		ring_harvest(ks, vcpu, true);
-		/*
-		 * Even when the collector took the entries first: until a reset,
-		 * they still fill the ring and the vCPU would exit again.
-		 */
-		ring_reset(ks);
+		ring_full_harvest(ks, vcpu);
 	} else {
 		uiommu__log(UIOMMU_LOG_WARN, "kvm-ring: vcpu %u: ring full, but no source has it",
 			    vcpu);
@@ -600,5 +717,6 @@ UIOMMU_EXPORT int uiommu_kvm_source_get_stats(struct uiommu_dirty_source *src,
 	st->resets = __atomic_load_n(&ks->st.resets, __ATOMIC_RELAXED);
 	st->bad_entries = __atomic_load_n(&ks->st.bad_entries, __ATOMIC_RELAXED);
 	st->overflows = __atomic_load_n(&ks->st.overflows, __ATOMIC_RELAXED);
+	st->recycled = __atomic_load_n(&ks->st.recycled, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -28,7 +28,9 @@
  * natively and is stopped in time without this.
  *
  * KVM_EXIT_DIRTY_RING_FULL is handled as the VM module does: the ring_full
- * callback, uiommu_kvm_ring_full(&vm->link, 0), then KVM_RUN again; a port
+ * callback, uiommu_kvm_ring_full(&vm->link, 0), then KVM_RUN again (a run
+ * fails with -ELOOP after ring_full_limit of them, if set: a callback that
+ * leaves KVM's ring full would otherwise bounce the vCPU forever); a port
  * exit just runs again.
  */
 #ifndef UIOMMU_TEST_RAWVM_H
@@ -79,6 +81,8 @@ struct rawvm {
 	struct uiommu_kvm_ring_link link;
 	uint64_t ring_full_exits;
 	uint64_t ring_full_ns; /* time spent in the ring_full callback */
+	/* Most ring-full exits one run may take (0: no limit): a wedged ring fails the run. */
+	uint64_t ring_full_limit;
 	uint64_t port_exits;
 };
 
@@ -280,6 +284,8 @@ static inline int rawvm_run(struct rawvm *vm)
 		.rflags = 2,
 	};
 
+	uint64_t ring_full_at_start = vm->ring_full_exits;
+
 	if (ioctl(vm->vcpu, KVM_SET_REGS, &regs))
 		return -errno;
 	for (;;) {
@@ -296,6 +302,8 @@ static inline int rawvm_run(struct rawvm *vm)
 		}
 		if (vm->run->exit_reason != KVM_EXIT_DIRTY_RING_FULL)
 			return -EIO;
+		if (vm->ring_full_limit && vm->ring_full_exits - ring_full_at_start >= vm->ring_full_limit)
+			return -ELOOP;
 		vm->ring_full_exits++;
 		vm->ring_full_ns -= rawvm_now_ns();
 		uiommu_kvm_ring_full(&vm->link, 0);
