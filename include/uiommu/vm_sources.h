@@ -151,7 +151,11 @@ struct uiommu_kvm_source_stats {
 	 * ring-full exit, dirty entries the fetch index had not reached.
 	 */
 	uint64_t overflows;
-	/* kvm-ring: overwritten entries KVM still counted, recycled one per ring-full exit */
+	/*
+	 * kvm-ring: entries KVM still counted after it wrapped the ring (their
+	 * slots already emptied), recycled one per ring-full exit so that the
+	 * vCPU could run again
+	 */
 	uint64_t recycled;
 };
 

@@ -52,17 +52,20 @@
  * nothing moves): DIRTY entries the fetch index did not reach mean it lost
  * track, and are harvested and reported the same way.
  *
- * After an overflow KVM still counts the entries it overwrote, now empty.
- * KVM's reset walks from its reset index over every entry marked RESET and
- * stops only at one that is not: it does not stop at its dirty index, so
- * an entry KVM never pushed must never be marked (its count of used
- * entries would wrap and the ring stay full for good). Two ways out, both
- * marking only entries KVM counts: once KVM pushes again, its new entries
- * start right after the overwritten ones, and ring_resync() marks those
- * and moves fetch there; if KVM counts a soft limit of them, the vCPU
- * cannot run to push, and each ring-full exit recycles one
- * (ring_unwedge(), counted in `recycled`) until it can. A vCPU is never
- * resumed without a harvest and a KVM reset of its ring.
+ * After KVM wraps a ring (with or without a loss: also when the entries it
+ * overwrote were harvested but not yet reset), KVM still counts entries
+ * whose slots its reset already emptied, and its reset stops at them. KVM's
+ * reset walks from its reset index over every entry marked RESET and stops
+ * only at one that is not: it does not stop at its dirty index, so an entry
+ * KVM never pushed must never be marked (its count of used entries would
+ * wrap and the ring stay full for good), and fetch must never fall behind
+ * what KVM walked. Two ways out, both marking only entries KVM counts: once
+ * KVM pushes again, its new entries start right after the emptied ones,
+ * and ring_resync() marks those and moves fetch there; if KVM counts a soft
+ * limit of them, the vCPU cannot run to push, and each ring-full exit (from
+ * the second one in a row that finds nothing) recycles one (ring_unwedge(),
+ * counted in `recycled`) until it can. A vCPU is never resumed without a
+ * harvest and a KVM reset of its ring.
  *
  * Locking: rings[v].lock protects the harvest of ring v, its suspect flag and
  * link->fetch[v];
@@ -99,9 +102,12 @@
 struct kvm_ring {
 	pthread_mutex_t lock;
 	struct kvm_dirty_gfn *gfns;
-	/* A full lap was read (entries lost): fetch may lag KVM, which may count
-	 * overwritten entries; until a harvest finds entries again. */
+	/* Entries were lost (a full lap read): fetch may lag KVM, which may
+	 * count overwritten entries; until a harvest finds entries again. */
 	bool suspect;
+	uint64_t activity; /* harvests that found or marked entries */
+	uint64_t stuck_at; /* activity at the last ring-full exit with nothing to take */
+	uint32_t unwedge_at; /* ring_unwedge(): the position to try first */
 };
 
 struct kvm_src {
@@ -461,6 +467,7 @@ static uint64_t ring_harvest_locked(struct kvm_src *ks, unsigned int v)
 	} else if (ks->rings[v].suspect) {
 		n = ring_resync(ks, v);
 	}
+	ks->rings[v].activity += n != 0;
 	return n;
 }
 
@@ -498,27 +505,34 @@ static int ring_harvest_all(struct kvm_src *ks)
  * At a ring-full exit (vCPU @v out of KVM_RUN: nothing pushes to its ring),
  * after the harvest; the ring's lock held. DIRTY entries that the fetch
  * index did not reach mean it lost track of KVM: they are harvested, and
- * reported as a loss. Returns how many; *resets = entries marked RESET
- * (harvested, waiting for KVM's reset).
+ * reported as a loss. Returns how many.
  */
-static uint64_t ring_strays(struct kvm_src *ks, unsigned int v, uint64_t *resets)
+static uint64_t ring_strays(struct kvm_src *ks, unsigned int v)
 {
 	struct kvm_dirty_gfn *gfns = ks->rings[v].gfns;
+	uint32_t mask = ks->info.ring_entries - 1, *fetch = &ks->link->fetch[v], last = 0;
 	uint64_t strays = 0, bad = 0;
 
-	*resets = 0;
-	for (uint32_t i = 0; i < ks->info.ring_entries; i++) {
-		uint32_t flags = __atomic_load_n(&gfns[i].flags, __ATOMIC_ACQUIRE);
+	for (uint32_t k = 0; k < ks->info.ring_entries; k++) {
+		struct kvm_dirty_gfn *e = &gfns[(*fetch + k) & mask];
 
-		if (flags == KVM_DIRTY_GFN_F_DIRTY) {
+		if (entry_dirty(e)) {
 			strays++;
-			bad += !ring_take(ks, &gfns[i]);
+			bad += !ring_take(ks, e);
+			last = k;
 		}
-		*resets += flags != 0;
 	}
 	ring_count(ks, v, strays, bad);
-	if (strays)
+	if (strays) {
+		/*
+		 * They are the run KVM pushed last: it pushes next after the
+		 * last of them. Fetch must not stay behind what KVM's reset
+		 * will walk, or a resync would mark entries KVM never pushed.
+		 */
+		*fetch += last + 1;
 		ring_lost(ks, v, "dirty entries beyond the fetch index");
+		ks->rings[v].activity++;
+	}
 	return strays;
 }
 
@@ -526,52 +540,69 @@ static uint64_t ring_strays(struct kvm_src *ks, unsigned int v, uint64_t *resets
  * KVM's reset walks from its reset index over every entry marked RESET,
  * whether it pushed it or not, so an entry it never pushed must never be
  * marked: its count of used entries would wrap and the ring stay full for
- * good. Here the ring is wedged after an overflow: KVM counts entries it
- * overwrote (at least a soft limit of them, hence the exit), all empty, and
- * nothing was pushed or walked since (suspect holds only until a harvest
- * finds entries). Marking one empty entry is then safe: KVM walks it only if
- * it is at its reset index, i.e. one of those it counts. The entry at fetch
- * is tried first (where KVM stopped, unless harvested entries were waiting
- * when the ring overflowed), then the others, each mark undone unless KVM
- * took it. One entry per ring-full exit: the vCPU exits again until KVM's
- * count is below the soft limit, then pushes, and ring_resync() takes over.
+ * good. Here the ring looks wedged after a wrap: KVM counts entries it
+ * overwrote, all empty. It is known to be when this is the second ring-full
+ * exit in a row that finds nothing to harvest, with no harvest between
+ * (`stuck_at`): KVM made this exit after the first one's reset, counting at
+ * least a soft limit, and since then no reset could walk anything (KVM's
+ * reset index is at an empty entry, or that reset would have walked on).
+ * (At the first, a collector's reset after the exit may have emptied KVM's
+ * count.) Marking one empty entry is then safe: KVM walks it only if it is
+ * at its reset index, i.e. one of those it counts, and then on over the
+ * entries marked after it. Tried first: the entry after the last one KVM
+ * took, or fetch (where KVM stopped, unless harvested entries waited when
+ * the ring overflowed: then it stopped behind fetch); then every other
+ * empty entry, each mark undone unless KVM took it. One entry per ring-full
+ * exit: the vCPU exits again until KVM's count is below the soft limit,
+ * then pushes, and ring_resync() takes over.
  */
 static void ring_unwedge(struct kvm_src *ks, unsigned int v)
 {
-	struct kvm_dirty_gfn *gfns = ks->rings[v].gfns;
+	struct kvm_ring *r = &ks->rings[v];
 	uint32_t mask = ks->info.ring_entries - 1, *fetch = &ks->link->fetch[v];
 
 	for (uint32_t k = 0; k < ks->info.ring_entries; k++) {
-		struct kvm_dirty_gfn *e = &gfns[(*fetch + k) & mask];
-		uint32_t reset = KVM_DIRTY_GFN_F_RESET;
+		uint32_t p = (r->unwedge_at + k) & mask, reset = KVM_DIRTY_GFN_F_RESET;
+		struct kvm_dirty_gfn *e = &r->gfns[p];
+		int rc;
 
-		if (!entry_mark_empty(e) || ring_reset(ks))
-			return;
-		if (!__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE)) {
-			*fetch += k + 1;
+		if (!entry_mark_empty(e))
+			continue;
+		rc = ring_reset(ks);
+		if (!rc && !__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE)) {
+			/* KVM stopped at fetch, or behind it (then fetch stays). */
+			*fetch += p == (*fetch & mask);
+			r->unwedge_at = p + 1;
 			stat_add(&ks->st.recycled, 1);
 			return;
 		}
 		__atomic_compare_exchange_n(&e->flags, &reset, 0, false, __ATOMIC_ACQ_REL,
 					    __ATOMIC_ACQUIRE);
+		if (rc)
+			return;
 	}
 }
 
 /* uiommu_kvm_ring_full()'s harvest of ring @v, whose vCPU is out of KVM_RUN. */
 static void ring_full_harvest(struct kvm_src *ks, unsigned int v)
 {
-	uint64_t n, resets;
+	uint64_t n;
 
 	pthread_mutex_lock(&ks->rings[v].lock);
 	n = ring_harvest_locked(ks, v);
-	n += ring_strays(ks, v, &resets);
+	n += ring_strays(ks, v);
 	/*
 	 * Reset even when the collector took the entries first: until KVM's
 	 * reset they still fill the ring and the vCPU would exit again.
 	 */
 	ring_reset(ks);
-	if (!n && !resets && ks->rings[v].suspect)
-		ring_unwedge(ks, v);
+	if (!n) {
+		if (ks->rings[v].stuck_at == ks->rings[v].activity)
+			ring_unwedge(ks, v);
+		else
+			ks->rings[v].unwedge_at = ks->link->fetch[v];
+		ks->rings[v].stuck_at = ks->rings[v].activity;
+	}
 	pthread_mutex_unlock(&ks->rings[v].lock);
 }
 
@@ -645,6 +676,7 @@ static void ring_init(struct kvm_src *ks, struct uiommu_kvm_ring_link *link)
 	for (unsigned int v = 0; v < ks->info.nr_vcpus; v++) {
 		pthread_mutex_init(&ks->rings[v].lock, NULL);
 		ks->rings[v].gfns = ks->info.rings[v];
+		ks->rings[v].stuck_at = UINT64_MAX;
 	}
 }
 

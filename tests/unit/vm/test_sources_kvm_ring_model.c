@@ -51,9 +51,9 @@ struct model {
 	int fd;
 	struct kvm_dirty_gfn gfns[RING];
 	uint32_t dirty_index, reset_index; /* atomics */
-	pthread_mutex_t reset_lock;
-	bool overran;		 /* a reset carried reset_index past dirty_index */
-	uint64_t written[WORDS]; /* the guest-side write log (atomic ORs) */
+	pthread_mutex_t reset_lock;	   /* the model's resets and pushes */
+	bool overran;			   /* a reset carried reset_index past dirty_index */
+	uint64_t written[WORDS];	   /* the guest-side write log (atomic ORs) */
 	uint64_t ring_full_exits;
 	bool wedged;
 };
@@ -101,16 +101,22 @@ static uint32_t model_used(void)
 	       __atomic_load_n(&m.reset_index, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * A push is atomic with respect to the model's reset (KVM's are not), so
+ * that the reset's check of its index against the dirty index is exact.
+ */
 static void model_push(uint64_t page)
 {
 	uint32_t d = __atomic_load_n(&m.dirty_index, __ATOMIC_RELAXED);
 	struct kvm_dirty_gfn *e = &m.gfns[d % RING];
 
 	uiommu_bitmap_set_atomic(m.written, page);
+	pthread_mutex_lock(&m.reset_lock);
 	__atomic_store_n(&e->slot, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->offset, page, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_DIRTY, __ATOMIC_RELEASE);
 	__atomic_store_n(&m.dirty_index, d + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&m.reset_lock);
 }
 
 /*
