@@ -162,6 +162,7 @@ struct uiommu_dmadev_stats {
 	uint64_t bytes;    /* bytes they wrote */
 	uint64_t pages;    /* sum over the writes of the 4 KiB guest pages each touched */
 	uint64_t stall_ns; /* time held back: rate limit, throttle, 1 ms after a fault */
+	uint64_t throttle_ns; /* of that, the throttle's share (not migrated) */
 	uint64_t faults;   /* DMA writes that faulted (nothing written; retried) */
 };
 /* Counters since creation; they migrate with the device. */

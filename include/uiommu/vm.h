@@ -162,8 +162,10 @@ UIOMMU_EXPORT void uiommu_vm_stop(struct uiommu_vm *vm);
 /*
  * Throttle: hold the vCPUs back this fraction of the time (0 <= f < 1, else
  * -EINVAL). At each control exit a vCPU that ran t since it entered the
- * guest sleeps t * f / (1 - f) (or the rate limit's sleep, the longer); the
- * sleep counts as stall.
+ * guest sleeps t * f / (1 - f) (or the rate limit's sleep, the longer). A
+ * rate limit is scaled by (1 - f): the rate is what the workload makes of a
+ * whole vCPU, and the throttle leaves it only 1 - f of one. The sleep counts
+ * as stall, the throttle's share of it also as throttle_ns.
  */
 UIOMMU_EXPORT int uiommu_vm_set_throttle(struct uiommu_vm *vm, double fraction);
 
@@ -171,6 +173,7 @@ struct uiommu_vm_stats {
 	uint64_t pages_written; /* by the guest workload, all vCPUs */
 	uint64_t exits;         /* port exits: control (rate accounting), idle, verify */
 	uint64_t stall_ns;      /* time vCPUs were held back (rate limit + throttle) */
+	uint64_t throttle_ns;   /* of that, the throttle's share (not migrated) */
 	uint64_t ring_full_exits;
 	uint64_t verified_pages, bad_pages; /* from the last VERIFY workload */
 	bool verify_done;       /* every vCPU finished its VERIFY pass */

@@ -245,6 +245,7 @@ UIOMMU_EXPORT void uiommu_dmadev_get_stats(struct uiommu_dmadev *d,
 	st->bytes = d->run.bytes;
 	st->pages = d->run.pages;
 	st->stall_ns = d->run.stall_ns;
+	st->throttle_ns = d->throttle_ns;
 	st->faults = d->run.faults;
 	pthread_mutex_unlock(&d->lock);
 }

@@ -179,6 +179,7 @@ struct uiommu_dmadev {
 	struct dmadev_ident ident; /* the seed changes only when resuming */
 	struct dmadev_run run;
 	struct dmadev_pace pace;
+	uint64_t throttle_ns; /* of the stall, the throttle's share; stays on this host */
 };
 
 /* dmadev_thread.c: start (0 or -EAGAIN), stop (joins), and the quiescing helpers. */

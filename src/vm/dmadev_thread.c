@@ -94,6 +94,21 @@ static uint64_t pace_due_ns(struct uiommu_dmadev *d, uint64_t now)
 	return wait < (double)MAX_SLEEP_NS ? (uint64_t)wait + 1 : MAX_SLEEP_NS;
 }
 
+/*
+ * The throttle's share of @slept: with a rate, the throttle stretches each
+ * write's time by 1 / (1 - f), so f of the time per byte is its doing; at
+ * unlimited rate every hold is (a fault's back-off excepted, which is rare
+ * and counted in too).
+ */
+static uint64_t throttle_share(const struct uiommu_dmadev *d, uint64_t slept)
+{
+	uint64_t ppm = d->run.throttle_ppm;
+
+	if (!ppm)
+		return 0;
+	return d->run.rate_bps ? (uint64_t)((double)slept * (double)ppm / (double)PPM) : slept;
+}
+
 /* Sleeps (interruptibly) if the pace says so; true when it slept. */
 static bool pace_hold(struct uiommu_dmadev *d)
 {
@@ -109,6 +124,7 @@ static bool pace_hold(struct uiommu_dmadev *d)
 	d->pace.busy_since_ns = now_ns();
 	slept = d->pace.busy_since_ns - now;
 	d->run.stall_ns += slept;
+	d->throttle_ns += throttle_share(d, slept);
 	d->pace.debt_ns -= (int64_t)slept;
 	if (d->pace.debt_ns < -MAX_CREDIT_NS)
 		d->pace.debt_ns = -MAX_CREDIT_NS;

@@ -11,11 +11,19 @@
  * paused VM's vCPU state belongs to the caller.
  *
  * Rate accounting at a control exit, n pages written since the previous one:
- *   token bucket   next += n / rate, next never behind now - VM_BURST_NS
- *                  (a vCPU saves at most 10 ms of credit, enough to catch up
- *                  after being descheduled), sleep until next;
+ *   token bucket   next += n / (rate * (1 - f)), next never behind
+ *                  now - VM_BURST_NS (a vCPU saves at most 10 ms of credit,
+ *                  enough to catch up after being descheduled), sleep until
+ *                  next;
  *   throttle f     sleep (time in the guest since the last exit) * f/(1-f);
  * the vCPU sleeps until the later of the two, and the time slept is stall.
+ * The rate is what the workload makes of a whole vCPU, so a throttle that
+ * holds the vCPU back f of the time scales it by (1 - f), as the throttle
+ * of a CPU-bound guest would. Of the time slept, the throttle's share is
+ * counted apart (throttle_ns, the guest stall a migration reports): all of
+ * it without a rate, else f of the bucket's step (the step at the scaled
+ * rate exceeds the unthrottled one by exactly that), at most what was
+ * slept.
  * Sleeps end early when the VM is paused or stopped (the rest of a rate
  * sleep is owed at the next exit, since next stays ahead).
  *
@@ -122,23 +130,29 @@ static uint64_t vcpu_sleep(struct vm_vcpu *v, uint64_t until_ns, bool seq_differ
 	return vm_now_ns() - start;
 }
 
-/* The token bucket's deadline for @n more pages, or 0 without a rate limit. */
-static uint64_t vcpu_rate_deadline(struct vm_vcpu *v, uint64_t n, uint64_t now)
+/*
+ * The token bucket's deadline for @n more pages at the rate scaled by the
+ * throttle @f, or 0 without a rate limit; *@thr_ns: the throttle's share of
+ * the step.
+ */
+static uint64_t vcpu_rate_deadline(struct vm_vcpu *v, uint64_t n, uint64_t now, double f,
+				   uint64_t *thr_ns)
 {
 	uint64_t rate = stat_get(&v->rate_pps);
+	double step;
 
 	if (!rate)
 		return 0;
 	if (v->next_ns + VM_BURST_NS < now)
 		v->next_ns = now - VM_BURST_NS;
-	v->next_ns += (uint64_t)((double)n * 1e9 / (double)rate);
+	step = (double)n * 1e9 / ((double)rate * (1 - f));
+	v->next_ns += (uint64_t)step;
+	*thr_ns = (uint64_t)(step * f);
 	return v->next_ns;
 }
 
-static uint64_t vcpu_throttle_deadline(struct vm_vcpu *v, uint64_t now)
+static uint64_t vcpu_throttle_deadline(struct vm_vcpu *v, uint64_t now, double f)
 {
-	double f = (double)stat_get(&v->vm->throttle_ppm) / 1e6;
-
 	if (f <= 0 || now <= v->entry_ns)
 		return 0;
 	return now + (uint64_t)((double)(now - v->entry_ns) * f / (1 - f));
@@ -146,13 +160,19 @@ static uint64_t vcpu_throttle_deadline(struct vm_vcpu *v, uint64_t now)
 
 void vcpu_control_exit(struct vm_vcpu *v, uint64_t pages_total)
 {
-	uint64_t now = vm_now_ns(), n = pages_total - v->seen_pages;
-	uint64_t until = u64_max(vcpu_rate_deadline(v, n, now), vcpu_throttle_deadline(v, now));
+	double f = (double)stat_get(&v->vm->throttle_ppm) / 1e6;
+	uint64_t now = vm_now_ns(), n = pages_total - v->seen_pages, thr = UINT64_MAX, slept;
+	uint64_t until = u64_max(vcpu_rate_deadline(v, n, now, f, &thr),
+				 vcpu_throttle_deadline(v, now, f));
 
 	v->seen_pages = pages_total;
 	stat_add(&v->exits, 1);
-	if (until > now)
-		stat_add(&v->stall_ns, vcpu_sleep(v, until, false, 0));
+	if (until > now) {
+		slept = vcpu_sleep(v, until, false, 0);
+		stat_add(&v->stall_ns, slept);
+		if (f > 0)
+			stat_add(&v->throttle_ns, u64_min(slept, thr));
+	}
 	v->entry_ns = vm_now_ns();
 }
 

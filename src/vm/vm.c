@@ -337,6 +337,7 @@ static void vcpu_stats(struct vm_vcpu *v, uint64_t verify_seq, struct uiommu_vm_
 	st->pages_written += v->vm->ops->pages_written(v);
 	st->exits += stat_get(&v->exits);
 	st->stall_ns += stat_get(&v->stall_ns);
+	st->throttle_ns += stat_get(&v->throttle_ns);
 	st->ring_full_exits += stat_get(&v->ring_full_exits);
 	st->unexpected_exits += stat_get(&v->unexpected);
 	if (done) {

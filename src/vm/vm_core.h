@@ -144,6 +144,7 @@ struct vm_vcpu {
 	_Atomic uint64_t rate_pps; /* this vCPU's share of the rate; 0 = unlimited */
 	/* Statistics. */
 	_Atomic uint64_t pages, exits, stall_ns, ring_full_exits, unexpected;
+	_Atomic uint64_t throttle_ns; /* of stall_ns, the throttle's share; stays on this host */
 	_Atomic uint64_t verify_seq, verified, bad;
 };
 

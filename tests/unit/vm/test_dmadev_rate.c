@@ -63,16 +63,25 @@ static void test_dmadev_throttle_scales_the_rate(void **state)
 	struct uiommu_dmadev_cfg cfg = std_cfg(mem, UIOMMU_DMADEV_NET, RATE);
 	struct uiommu_dmadev *dev = dev_new(&cfg);
 
+	uint64_t thr;
+
 	(void)state;
+	sleep_ms(50);
+	/* The rate's own pace is not the throttle's stall. */
+	assert_int_equal(stats_of(dev).throttle_ns, 0);
 	assert_int_equal(uiommu_dmadev_set_throttle(dev, 0.5), 0);
 	sleep_ms(50);
 	expect_rate_near(measure(dev, 1000), RATE / 2, 0.15, "net, throttle 0.5");
+	/* Half of the time per byte is the throttle's: ~0.5 s of the second. */
+	assert_true(stats_of(dev).throttle_ns > 250000000ull);
 	assert_int_equal(uiommu_dmadev_set_throttle(dev, 0.75), 0);
 	sleep_ms(50);
 	expect_rate_near(measure(dev, 1000), RATE / 4, 0.15, "net, throttle 0.75");
 	assert_int_equal(uiommu_dmadev_set_throttle(dev, 0), 0);
 	sleep_ms(50);
+	thr = stats_of(dev).throttle_ns;
 	expect_rate_near(measure(dev, 1000), RATE, 0.15, "net, throttle 0");
+	assert_int_equal(stats_of(dev).throttle_ns, thr);
 	uiommu_dmadev_destroy(dev);
 	guest_free(mem, GUEST_BYTES);
 }

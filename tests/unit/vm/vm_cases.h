@@ -319,6 +319,38 @@ static void test_throttle_holds_vcpus_back_and_counts_stall(void **state)
 	uiommu_vm_destroy(vm);
 }
 
+/*
+ * A rate-limited workload is what it makes of a whole vCPU: a throttle of
+ * 0.5 halves it, and the time that costs is counted as the throttle's
+ * (throttle_ns), while the workload's own pace without a throttle is not.
+ */
+static void test_throttle_scales_a_rate_limited_workload(void **state)
+{
+	struct uiommu_vm *vm = vm_new(1, 64);
+	double stall, rate, free_rate;
+	uint64_t thr0;
+
+	(void)state;
+	vm_run(vm, UIOMMU_WL_RANDOM, 10000);
+	sleep_ms(100);
+	thr0 = vm_stats(vm).throttle_ns;
+	measure_window(vm, 500, &stall, &free_rate);
+	assert_int_equal(vm_stats(vm).throttle_ns, thr0);
+	assert_int_equal(uiommu_vm_set_throttle(vm, 0.5), 0);
+	sleep_ms(50);
+	thr0 = vm_stats(vm).throttle_ns;
+	measure_window(vm, 600, &stall, &rate);
+	print_message("%s: rate 10000 pages/s: %.0f free, %.0f at throttle 0.5, throttle "
+		      "stall %.2f s\n",
+		      uiommu_vm_backend_label(vm), free_rate, rate,
+		      (double)(vm_stats(vm).throttle_ns - thr0) / 1e9);
+	/* The ceiling is the limiter's: 5000 pages/s and a bucket's burst. */
+	assert_true(rate < 0.65 * 10000);
+	assert_true(rate > 0.2 * 10000);
+	assert_true(vm_stats(vm).throttle_ns - thr0 > 100000000ull); /* ~0.3 s expected */
+	uiommu_vm_destroy(vm);
+}
+
 static void test_paused_vm_writes_nothing_until_resumed(void **state)
 {
 	struct uiommu_vm *vm = vm_new(2, 64);
@@ -725,6 +757,7 @@ static void test_blob_for_another_configuration_is_refused(void **state)
 	cmocka_unit_test(test_idle_writes_nothing_and_exits_rarely),           \
 	cmocka_unit_test(test_rate_limit_holds_and_exits_come_every_half_ms),  \
 	cmocka_unit_test(test_throttle_holds_vcpus_back_and_counts_stall),     \
+	cmocka_unit_test(test_throttle_scales_a_rate_limited_workload),        \
 	cmocka_unit_test(test_paused_vm_writes_nothing_until_resumed),         \
 	cmocka_unit_test(test_verify_finds_flipped_misplaced_stale_and_nonzero_pages), \
 	cmocka_unit_test(test_saved_vm_resumes_in_a_fresh_vm_and_verifies),    \
