@@ -48,7 +48,8 @@ struct uiommu_migration {
 	/* Clocks and counters. */
 	uint64_t start_ns, pause_ns;
 	uint64_t progress_ns, progress_bytes; /* at the last progress report */
-	uint64_t stall_mark_ns, dma_stall_mark_ns; /* stall counters when the throttle rose */
+	uint64_t stall_mark_ns, dma_stall_mark_ns; /* throttle_ns counters at the last update */
+	bool stall_marked;
 	uint64_t device_state_bytes;
 	void *dev_blob, *vcpu_blob;
 	uint64_t dev_len, vcpu_len;

@@ -52,6 +52,7 @@ int engine_setup(struct uiommu_migration *mig)
 		return engine_fail(mig, ret, "setup: stream sender: %s", strerror(-ret));
 	if (mig->cfg.bandwidth_bps)
 		uiommu_xport_set_bandwidth(mig->cfg.xport, mig->cfg.bandwidth_bps);
+	engine_stall_update(mig);
 	ret = uiommu_machine_track_start(mig->m);
 	if (ret)
 		return engine_fail(mig, ret, "setup: dirty tracking: %s", strerror(-ret));
@@ -182,7 +183,11 @@ int engine_send_bitmap(struct uiommu_migration *mig, struct uiommu_mig_round_inf
 	return 0;
 }
 
-/* Adds the guest's and the device's stall while throttled, up to now. */
+/*
+ * Adds the time the throttle held the guest and the device back, up to now
+ * (their throttle_ns: rate-limit sleeps of an unthrottled workload are the
+ * workload's own pace, not stall).
+ */
 void engine_stall_update(struct uiommu_migration *mig)
 {
 	struct uiommu_vm_stats vs;
@@ -191,12 +196,14 @@ void engine_stall_update(struct uiommu_migration *mig)
 	uiommu_vm_get_stats(mig->m->vm, &vs);
 	if (mig->m->dev)
 		uiommu_dmadev_get_stats(mig->m->dev, &ds);
-	if (mig->throttle > 0) {
-		mig->res.guest_stall_ns += vs.stall_ns - mig->stall_mark_ns;
-		mig->res.dma_stall_ns += ds.stall_ns - mig->dma_stall_mark_ns;
+	/* The first call only marks: what a throttle did before this run is not its stall. */
+	if (mig->stall_marked) {
+		mig->res.guest_stall_ns += vs.throttle_ns - mig->stall_mark_ns;
+		mig->res.dma_stall_ns += ds.throttle_ns - mig->dma_stall_mark_ns;
 	}
-	mig->stall_mark_ns = vs.stall_ns;
-	mig->dma_stall_mark_ns = ds.stall_ns;
+	mig->stall_mark_ns = vs.throttle_ns;
+	mig->dma_stall_mark_ns = ds.throttle_ns;
+	mig->stall_marked = true;
 }
 
 static uint64_t state_bytes_estimate(const struct uiommu_migration *mig)
