@@ -22,7 +22,9 @@
  *
  * Threads: the calls on a container (and on the groups in it) are serialized
  * by the container's lock; DMA by IOMMU-backed devices runs concurrently with
- * everything, and the pin/rw calls of emulated devices may run on any thread.
+ * everything, and the pin/rw calls of emulated devices may run on any thread,
+ * also while another thread sets or unsets the group's container. A device's
+ * DMA log has its own lock.
  * An emulated device's dma_unmap callback is called without that lock, from
  * the thread that unmaps; it must unpin what it pinned in the range.
  */
@@ -42,6 +44,7 @@ UIOMMU_BEGIN_DECLS
 struct uiommu_vfio_container;
 struct uiommu_vfio_group;
 struct uiommu_vfio_emudev;
+struct uiommu_vfio_device;
 
 /* The kernel module parameter dma_entry_limit's default. */
 #define UIOMMU_VFIO_DMA_ENTRY_LIMIT 65535u
@@ -181,6 +184,67 @@ UIOMMU_EXPORT int uiommu_vfio_group_add_emudev(struct uiommu_vfio_group *g, cons
 UIOMMU_EXPORT int uiommu_vfio_group_get_device_fd(struct uiommu_vfio_group *g, const char *name);
 /* 0, or -EBADF when @fd is not one of the group's device fds. */
 UIOMMU_EXPORT int uiommu_vfio_group_close_device_fd(struct uiommu_vfio_group *g, int fd);
+
+/* ---- devices: handles, device fds, DMA and DMA logging ---- */
+
+/* The device named @name in @g, or NULL. It lives as long as the group. */
+UIOMMU_EXPORT struct uiommu_vfio_device *uiommu_vfio_group_device(struct uiommu_vfio_group *g,
+								  const char *name);
+/* The device behind @fd, a device fd of @g (GET_DEVICE_FD), or NULL. */
+UIOMMU_EXPORT struct uiommu_vfio_device *uiommu_vfio_device_from_fd(struct uiommu_vfio_group *g,
+								    int fd);
+UIOMMU_EXPORT const char *uiommu_vfio_device_name(const struct uiommu_vfio_device *d);
+
+/**
+ * uiommu_vfio_device_ioctl() - ioctl(2) on device fd @fd of @g:
+ * VFIO_DEVICE_GET_INFO (no regions, no IRQs) and VFIO_DEVICE_FEATURE with
+ * the DMA logging features (uapi-spec §2). Return: as the kernel, -EBADF
+ * when @fd is not a device fd of @g, or -errno.
+ */
+UIOMMU_EXPORT long uiommu_vfio_device_ioctl(struct uiommu_vfio_group *g, int fd,
+					    unsigned long cmd, void *arg);
+
+/*
+ * Gives the device (or takes away) the ability to log its own DMA writes: the
+ * kernel's log_ops of drivers such as mlx5. Without it the logging features
+ * are -ENOTTY. -EBUSY while logging is started.
+ */
+UIOMMU_EXPORT int uiommu_vfio_device_set_log_capable(struct uiommu_vfio_device *d, bool capable);
+
+/**
+ * uiommu_vfio_device_dma_write() - The device writes @len bytes at @iova: an
+ * IOMMU-backed device through its DMA master (uiommu_device_dma_write), an
+ * emulated one through the container (uiommu_vfio_dma_rw). What landed is
+ * recorded in the device's DMA log while logging is started.
+ * Return: 0 or the errno of the path taken.
+ */
+UIOMMU_EXPORT int uiommu_vfio_device_dma_write(struct uiommu_vfio_device *d, uint64_t iova,
+					       const void *buf, size_t len);
+
+/**
+ * uiommu_vfio_device_log_start() - DMA_LOGGING_START after the uAPI checks.
+ * @page_size: in, the granule asked for; out, the one chosen (a power of
+ * two, at least 4096, grown until the log fits in 16 MiB of bitmap)
+ * @ranges: 1 to 256 disjoint inclusive ranges, any order
+ * Return: 0, -ENOTTY (no logging ability), -EINVAL (no range, a reversed
+ * range, an overlap), -E2BIG (more than 256), -EBUSY (already started),
+ * -ENOMEM (nothing changed).
+ */
+UIOMMU_EXPORT int uiommu_vfio_device_log_start(struct uiommu_vfio_device *d, uint64_t *page_size,
+					       const struct uiommu_iova_range *ranges, uint32_t nr);
+/* DMA_LOGGING_STOP: 0 (also when not started), -ENOTTY. */
+UIOMMU_EXPORT int uiommu_vfio_device_log_stop(struct uiommu_vfio_device *d);
+/**
+ * uiommu_vfio_device_log_report() - DMA_LOGGING_REPORT: reads and clears the
+ * log of [@iova, @iova + @length) into the user bitmap @bitmap (bit k =
+ * iova + k * page_size; bits are only set, never cleared).
+ * Return: 0, -ENOTTY, -EINVAL (page_size not a power of two >= 4096, length
+ * 0, logging not started, a part of the range not tracked), -EOVERFLOW
+ * (iova + length wraps), -EFAULT (bitmap not writable: nothing read).
+ */
+UIOMMU_EXPORT int uiommu_vfio_device_log_report(struct uiommu_vfio_device *d, uint64_t iova,
+						uint64_t length, uint64_t page_size,
+						uint64_t *bitmap);
 
 /* ---- pinning and rw for emulated devices (vfio_pin_pages, vfio_dma_rw) ---- */
 

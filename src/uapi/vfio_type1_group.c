@@ -45,6 +45,7 @@ UIOMMU_EXPORT int uiommu_vfio_group_create(uint32_t id, uint32_t flags,
 	g = uiommu__zalloc(sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	pthread_mutex_init(&g->lock, NULL);
 	g->id = id;
 	g->emulated = flags & UIOMMU_VFIO_GROUP_EMULATED;
 	*out = g;
@@ -56,9 +57,9 @@ UIOMMU_EXPORT uint32_t uiommu_vfio_group_id(const struct uiommu_vfio_group *g)
 	return g->id;
 }
 
-static struct vt1_device *vt1_device_find(const struct uiommu_vfio_group *g, const char *name)
+static struct uiommu_vfio_device *vt1_device_find(const struct uiommu_vfio_group *g, const char *name)
 {
-	for (struct vt1_device *d = g->devices; d; d = d->next)
+	for (struct uiommu_vfio_device *d = g->devices; d; d = d->next)
 		if (!strcmp(d->name, name))
 			return d;
 	return NULL;
@@ -75,8 +76,9 @@ static int device_check_new(const struct uiommu_vfio_group *g, const char *name)
 	return 0;
 }
 
-static void device_link(struct uiommu_vfio_group *g, struct vt1_device *d, char *name)
+static void device_link(struct uiommu_vfio_group *g, struct uiommu_vfio_device *d, char *name)
 {
+	vt1_log_init(&d->log);
 	d->name = name;
 	d->group = g;
 	d->next = g->devices;
@@ -95,7 +97,7 @@ static char *name_dup(const char *name)
 UIOMMU_EXPORT int uiommu_vfio_group_add_hwdev(struct uiommu_vfio_group *g, const char *name,
 					      struct uiommu_hwdev *dev)
 {
-	struct vt1_device *d;
+	struct uiommu_vfio_device *d;
 	char *s;
 	int ret = device_check_new(g, name);
 
@@ -155,13 +157,16 @@ UIOMMU_EXPORT void uiommu_vfio_group_destroy(struct uiommu_vfio_group *g)
 	if (g->container)
 		uiommu_vfio_group_unset_container(g);
 	while (g->devices) {
-		struct vt1_device *d = g->devices;
+		struct uiommu_vfio_device *d = g->devices;
 
 		g->devices = d->next;
+		vt1_log_fini(&d->log);
+		pthread_mutex_destroy(&d->log.lock);
 		uiommu__free(d->name);
 		/* The emulated device embeds its vt1_device; hwdevs are the caller's. */
 		uiommu__free(d->emu ? (void *)d->emu : (void *)d);
 	}
+	pthread_mutex_destroy(&g->lock);
 	uiommu__free(g);
 }
 
@@ -170,7 +175,7 @@ UIOMMU_EXPORT void uiommu_vfio_group_destroy(struct uiommu_vfio_group *g)
 int vt1_group_for_each_resv(const struct uiommu_vfio_group *g,
 			    int (*fn)(void *opaque, uint64_t start, uint64_t last), void *opaque)
 {
-	for (struct vt1_device *d = g->devices; d; d = d->next) {
+	for (struct uiommu_vfio_device *d = g->devices; d; d = d->next) {
 		const struct uiommu_hwdev_cfg *cfg = d->hw ? uiommu_hwdev_cfg(d->hw) : NULL;
 
 		for (size_t i = 0; cfg && i < cfg->nr_reserved; i++) {
@@ -187,7 +192,7 @@ bool vt1_group_dirty_capable(const struct uiommu_vfio_group *g)
 {
 	bool any = false;
 
-	for (struct vt1_device *d = g->devices; d; d = d->next) {
+	for (struct uiommu_vfio_device *d = g->devices; d; d = d->next) {
 		if (d->hw && !uiommu_hwdev_cfg(d->hw)->dirty_tracking)
 			return false;
 		any |= d->hw != NULL;
@@ -200,7 +205,7 @@ static int group_hw_geometry(struct uiommu_vfio_group *g, struct uiommu_domain_c
 {
 	bool first = true;
 
-	for (struct vt1_device *d = g->devices; d; d = d->next) {
+	for (struct uiommu_vfio_device *d = g->devices; d; d = d->next) {
 		const struct uiommu_hwdev_cfg *hc = d->hw ? uiommu_hwdev_cfg(d->hw) : NULL;
 
 		if (!hc)
@@ -302,14 +307,14 @@ static int resv_reserve(void *opaque, uint64_t start, uint64_t last)
 
 static void devices_detach(struct uiommu_vfio_group *g)
 {
-	for (struct vt1_device *d = g->devices; d; d = d->next)
+	for (struct uiommu_vfio_device *d = g->devices; d; d = d->next)
 		if (d->hw)
 			uiommu_device_detach(uiommu_hwdev_dma(d->hw));
 }
 
 static int devices_attach(struct uiommu_vfio_group *g)
 {
-	for (struct vt1_device *d = g->devices; d; d = d->next) {
+	for (struct uiommu_vfio_device *d = g->devices; d; d = d->next) {
 		int ret = d->hw ? uiommu_device_attach(uiommu_hwdev_dma(d->hw), g->domain) : 0;
 
 		if (ret) {
@@ -483,15 +488,17 @@ static int set_container_locked(struct uiommu_vfio_group *g, struct uiommu_vfio_
 UIOMMU_EXPORT int uiommu_vfio_group_set_container(struct uiommu_vfio_group *g,
 						  struct uiommu_vfio_container *c)
 {
-	int ret;
+	int ret = -EINVAL;
 
-	if (g->container)
-		return -EINVAL;
-	pthread_mutex_lock(&c->lock);
-	ret = set_container_locked(g, c);
-	if (ret)
-		g->container = NULL;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&g->lock);
+	if (!g->container) {
+		pthread_mutex_lock(&c->lock);
+		ret = set_container_locked(g, c);
+		if (ret)
+			g->container = NULL;
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
 
@@ -506,41 +513,81 @@ static void group_unlink(struct uiommu_vfio_container *c, struct uiommu_vfio_gro
 	g->next = NULL;
 }
 
-UIOMMU_EXPORT int uiommu_vfio_group_unset_container(struct uiommu_vfio_group *g)
+/* Both locks held: leaves, and the last group out deprivileges the container. */
+static void unset_container_locked(struct uiommu_vfio_group *g, struct uiommu_vfio_container *c)
 {
-	struct uiommu_vfio_container *c = g->container;
-
-	if (!c)
-		return -EINVAL;
-	/* Open device fds are users of the container. */
-	if (g->fds)
-		return -EBUSY;
-	pthread_mutex_lock(&c->lock);
 	if (c->type)
 		vt1_group_detach(c, g);
 	group_unlink(c, g);
-	/* The last group out deprivileges the container. */
 	if (!c->groups && c->type)
 		vt1_iommu_release(c);
 	g->container = NULL;
+}
+
+UIOMMU_EXPORT int uiommu_vfio_group_unset_container(struct uiommu_vfio_group *g)
+{
+	struct uiommu_vfio_container *c;
+	int ret = 0;
+
+	pthread_mutex_lock(&g->lock);
+	c = g->container;
+	/* Open device fds are users of the container. */
+	if (!c || g->fds) {
+		ret = c ? -EBUSY : -EINVAL;
+		goto out_unlock;
+	}
+	pthread_mutex_lock(&c->lock);
+	unset_container_locked(g, c);
 	pthread_mutex_unlock(&c->lock);
-	return 0;
+out_unlock:
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
+struct uiommu_vfio_container *vt1_group_lock_container(struct uiommu_vfio_group *g)
+{
+	struct uiommu_vfio_container *c;
+
+	pthread_mutex_lock(&g->lock);
+	c = g->container;
+	if (c)
+		pthread_mutex_lock(&c->lock);
+	pthread_mutex_unlock(&g->lock);
+	return c;
+}
+
+bool vt1_group_in_container(struct uiommu_vfio_group *g)
+{
+	bool in;
+
+	pthread_mutex_lock(&g->lock);
+	in = g->container != NULL;
+	pthread_mutex_unlock(&g->lock);
+	return in;
 }
 
 /* ---- device fds ---- */
 
-UIOMMU_EXPORT int uiommu_vfio_group_get_device_fd(struct uiommu_vfio_group *g, const char *name)
+/* g->lock held. A device opens only in a container whose IOMMU type is set. */
+static int check_device_open(struct uiommu_vfio_group *g)
 {
-	struct vt1_device *d = vt1_device_find(g, name);
-	struct vt1_devfd *f;
+	struct uiommu_vfio_container *c = g->container;
+	bool typed;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	typed = c->type != 0;
+	pthread_mutex_unlock(&c->lock);
+	return typed ? 0 : -EINVAL;
+}
+
+/* g->lock held. */
+static int devfd_open(struct uiommu_vfio_group *g, struct uiommu_vfio_device *d)
+{
+	struct vt1_devfd *f = uiommu__zalloc(sizeof(*f));
 	int fd;
 
-	if (!d)
-		return -ENODEV;
-	/* A device opens only in a container whose IOMMU type is set. */
-	if (!g->container || !g->container->type)
-		return -EINVAL;
-	f = uiommu__zalloc(sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	fd = vt1_fd_open();
@@ -555,17 +602,61 @@ UIOMMU_EXPORT int uiommu_vfio_group_get_device_fd(struct uiommu_vfio_group *g, c
 	return fd;
 }
 
+UIOMMU_EXPORT int uiommu_vfio_group_get_device_fd(struct uiommu_vfio_group *g, const char *name)
+{
+	struct uiommu_vfio_device *d = vt1_device_find(g, name);
+	int ret;
+
+	if (!d)
+		return -ENODEV;
+	pthread_mutex_lock(&g->lock);
+	ret = check_device_open(g);
+	if (!ret)
+		ret = devfd_open(g, d);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
 UIOMMU_EXPORT int uiommu_vfio_group_close_device_fd(struct uiommu_vfio_group *g, int fd)
 {
-	for (struct vt1_devfd **pp = &g->fds; *pp; pp = &(*pp)->next) {
-		struct vt1_devfd *f = *pp;
+	struct vt1_devfd *f = NULL;
 
-		if (f->fd == fd) {
+	pthread_mutex_lock(&g->lock);
+	for (struct vt1_devfd **pp = &g->fds; *pp; pp = &(*pp)->next) {
+		if ((*pp)->fd == fd) {
+			f = *pp;
 			*pp = f->next;
-			vt1_fd_close(f->fd);
-			uiommu__free(f);
-			return 0;
+			break;
 		}
 	}
-	return -EBADF;
+	pthread_mutex_unlock(&g->lock);
+	if (!f)
+		return -EBADF;
+	vt1_fd_close(f->fd);
+	uiommu__free(f);
+	return 0;
+}
+
+UIOMMU_EXPORT struct uiommu_vfio_device *uiommu_vfio_group_device(struct uiommu_vfio_group *g,
+								  const char *name)
+{
+	return name ? vt1_device_find(g, name) : NULL;
+}
+
+UIOMMU_EXPORT struct uiommu_vfio_device *uiommu_vfio_device_from_fd(struct uiommu_vfio_group *g,
+								    int fd)
+{
+	struct uiommu_vfio_device *d = NULL;
+
+	pthread_mutex_lock(&g->lock);
+	for (struct vt1_devfd *f = g->fds; f && !d; f = f->next)
+		if (f->fd == fd)
+			d = f->dev;
+	pthread_mutex_unlock(&g->lock);
+	return d;
+}
+
+UIOMMU_EXPORT const char *uiommu_vfio_device_name(const struct uiommu_vfio_device *d)
+{
+	return d->name;
 }

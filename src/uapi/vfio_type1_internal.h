@@ -7,6 +7,8 @@
  *   vfio_type1_dirty.c   per-entry dirty bitmaps and their copy-out
  *   vfio_type1_pin.c     pin/unpin and rw for emulated devices
  *   vfio_type1_ioctl.c   the container and group ioctls (user structs)
+ *   vfio_type1_device.c  the device fd ioctls (VFIO_DEVICE_FEATURE framing)
+ *   vfio_type1_log.c     device DMA logs (devices that track their own writes)
  *
  * Terminology: 'last' is inclusive; entries are the kernel's vfio_dma: one
  * per successful MAP, never merged, [node.start, node.last] in c->dmas. The
@@ -14,9 +16,14 @@
  * between SET_IOMMU and the departure of its last group, as the kernel's
  * iommu_data does.
  *
- * Locking: c->lock protects the container, its groups' membership and every
- * entry. Device DMA of IOMMU-backed groups goes through the IOAS's domains
- * and never takes c->lock. The fd registry has its own lock, taken alone.
+ * Locking: g->lock protects a group's container pointer and its device fds;
+ * c->lock protects the container, its groups' membership and every entry; a
+ * device's log->lock protects its DMA log. Order: g->lock, then c->lock, then
+ * log->lock. A group's container can change only under both g->lock and
+ * c->lock, so whoever holds either sees a stable one (vt1_group_lock_container
+ * hands over from the first to the second). Device DMA of IOMMU-backed groups
+ * goes through the IOAS's domains and never takes c->lock. The fd registry
+ * has its own lock, taken alone.
  */
 #ifndef UIOMMU_VFIO_TYPE1_INTERNAL_H
 #define UIOMMU_VFIO_TYPE1_INTERNAL_H
@@ -62,16 +69,33 @@ static inline uint64_t dma_size(const struct vt1_dma *d)
 	return d->node.last - d->node.start + 1;
 }
 
-struct vt1_device {
-	struct vt1_device *next;
+/* One range of a device's DMA log: a bit per granule of [start, last]. */
+struct vt1_log_range {
+	uint64_t start, last;   /* granule aligned */
+	uint64_t *bits;
+};
+
+/* The device's own record of its DMA writes (VFIO_DEVICE_FEATURE_DMA_LOGGING_*). */
+struct vt1_log {
+	pthread_mutex_t lock;   /* protects everything below */
+	bool capable;           /* the device has logging ops */
+	bool started;
+	unsigned int shift;     /* log2 of the granule */
+	uint32_t nr;
+	struct vt1_log_range *ranges; /* sorted by start, disjoint */
+};
+
+struct uiommu_vfio_device {
+	struct uiommu_vfio_device *next;
 	char *name;
 	struct uiommu_vfio_group *group;
 	struct uiommu_hwdev *hw;        /* IOMMU-backed device, or NULL */
 	struct uiommu_vfio_emudev *emu; /* emulated device, or NULL */
+	struct vt1_log log;
 };
 
 struct uiommu_vfio_emudev {
-	struct vt1_device dev;
+	struct uiommu_vfio_device dev;
 	struct uiommu_vfio_emudev_ops ops;
 	void *opaque;
 };
@@ -79,13 +103,14 @@ struct uiommu_vfio_emudev {
 struct vt1_devfd {
 	struct vt1_devfd *next;
 	int fd;
-	struct vt1_device *dev;
+	struct uiommu_vfio_device *dev;
 };
 
 struct uiommu_vfio_group {
+	pthread_mutex_t lock;           /* protects container and fds */
 	uint32_t id;
 	bool emulated;
-	struct vt1_device *devices;
+	struct uiommu_vfio_device *devices;
 	struct vt1_devfd *fds;          /* open device fds (container users) */
 	struct uiommu_vfio_container *container;
 	struct uiommu_vfio_group *next; /* in container->groups */
@@ -139,6 +164,20 @@ void vt1_group_detach(struct uiommu_vfio_container *c, struct uiommu_vfio_group 
 int vt1_group_for_each_resv(const struct uiommu_vfio_group *g,
 			    int (*fn)(void *opaque, uint64_t start, uint64_t last), void *opaque);
 bool vt1_group_dirty_capable(const struct uiommu_vfio_group *g);
+
+/*
+ * The group's container, locked (c->lock held), or NULL. g->lock is held
+ * only until c->lock is taken: membership changes need both.
+ */
+struct uiommu_vfio_container *vt1_group_lock_container(struct uiommu_vfio_group *g);
+bool vt1_group_in_container(struct uiommu_vfio_group *g);
+
+/* ---- device DMA logs (vfio_type1_log.c) ---- */
+void vt1_log_init(struct vt1_log *log);
+/* Stops logging and frees; the log stays usable. */
+void vt1_log_fini(struct vt1_log *log);
+/* The device wrote [iova, iova + len): record it while logging. */
+void vt1_log_mark(struct vt1_log *log, uint64_t iova, uint64_t len);
 
 /* ---- entries (vfio_type1_dma.c) ---- */
 struct vt1_dma *vt1_dma_find(struct uiommu_vfio_container *c, uint64_t start, uint64_t last);

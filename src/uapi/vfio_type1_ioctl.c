@@ -360,7 +360,7 @@ static int group_get_status(struct uiommu_vfio_group *g, void *arg)
 	if (st.argsz < minsz)
 		return -EINVAL;
 	st.flags = VFIO_GROUP_FLAGS_VIABLE;
-	if (g->container)
+	if (vt1_group_in_container(g))
 		st.flags |= VFIO_GROUP_FLAGS_CONTAINER_SET;
 	return uiommu__copy_to_user(arg, &st, minsz);
 }
@@ -375,7 +375,7 @@ static int group_set_container(struct uiommu_vfio_group *g, void *arg)
 	c = uiommu_vfio_container_from_fd(fd);
 	if (!c && (fd < 0 || fcntl(fd, F_GETFD) < 0))
 		return -EBADF;
-	if (g->container)
+	if (vt1_group_in_container(g))
 		return -EINVAL;
 	/* An open file that is no container (nor an iommufd, unsupported here). */
 	if (!c)

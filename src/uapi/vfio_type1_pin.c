@@ -83,7 +83,7 @@ static size_t notify_collect(struct uiommu_vfio_container *c, struct notify_targ
 	size_t n = 0;
 
 	for (struct uiommu_vfio_group *g = c->groups; g; g = g->next) {
-		for (struct vt1_device *d = g->devices; d; d = d->next) {
+		for (struct uiommu_vfio_device *d = g->devices; d; d = d->next) {
 			if (!d->emu || !d->emu->ops.dma_unmap)
 				continue;
 			if (t && n < cap)
@@ -112,9 +112,10 @@ void vt1_notify_unmap(struct uiommu_vfio_container *c, uint64_t iova, uint64_t l
 
 /* ---- pin, unpin ---- */
 
-static struct uiommu_vfio_container *emudev_container(struct uiommu_vfio_emudev *dev)
+/* The device's container, locked, or NULL: see vt1_group_lock_container(). */
+static struct uiommu_vfio_container *emudev_lock_container(struct uiommu_vfio_emudev *dev)
 {
-	return dev->dev.group->container;
+	return vt1_group_lock_container(dev->dev.group);
 }
 
 /* The checks shared by pin and rw once locked, in the kernel's order. */
@@ -177,10 +178,9 @@ static void enter_pinned_scope(struct uiommu_vfio_container *c, struct uiommu_vf
 		c->num_non_pinned--;
 }
 
-static int pin_locked(struct uiommu_vfio_emudev *dev, uint64_t iova, int npage, uint32_t prot,
-		      void **pages)
+static int pin_locked(struct uiommu_vfio_container *c, struct uiommu_vfio_emudev *dev,
+		      uint64_t iova, int npage, uint32_t prot, void **pages)
 {
-	struct uiommu_vfio_container *c = emudev_container(dev);
 	uint64_t pg = uiommu__page_size(), last;
 	int ret = locked_check(c, true), i;
 
@@ -208,10 +208,12 @@ UIOMMU_EXPORT int uiommu_vfio_pin_pages(struct uiommu_vfio_emudev *dev, uint64_t
 		return -EINVAL;
 	if (npage > VT1_PIN_MAX)
 		return -E2BIG;
-	if ((prot & ~(UIOMMU_PROT_READ | UIOMMU_PROT_WRITE)) || !(c = emudev_container(dev)))
+	if (prot & ~(UIOMMU_PROT_READ | UIOMMU_PROT_WRITE))
 		return -EINVAL;
-	pthread_mutex_lock(&c->lock);
-	ret = pin_locked(dev, iova, npage, prot, pages);
+	c = emudev_lock_container(dev);
+	if (!c)
+		return -EINVAL;
+	ret = pin_locked(c, dev, iova, npage, prot, pages);
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
@@ -219,11 +221,13 @@ UIOMMU_EXPORT int uiommu_vfio_pin_pages(struct uiommu_vfio_emudev *dev, uint64_t
 UIOMMU_EXPORT void uiommu_vfio_unpin_pages(struct uiommu_vfio_emudev *dev, uint64_t iova,
 					   int npage)
 {
-	struct uiommu_vfio_container *c = emudev_container(dev);
+	struct uiommu_vfio_container *c;
 
-	if (npage <= 0 || npage > VT1_PIN_MAX || !c)
+	if (npage <= 0 || npage > VT1_PIN_MAX)
 		return;
-	pthread_mutex_lock(&c->lock);
+	c = emudev_lock_container(dev);
+	if (!c)
+		return;
 	if (c->type)
 		unpin_locked(c, iova, npage);
 	pthread_mutex_unlock(&c->lock);
@@ -232,8 +236,8 @@ UIOMMU_EXPORT void uiommu_vfio_unpin_pages(struct uiommu_vfio_emudev *dev, uint6
 /* ---- rw ---- */
 
 /* One entry's part of an rw; *done = bytes copied. */
-static int rw_chunk(struct uiommu_vfio_container *c, uint64_t iova, char *data, size_t len,
-		    bool write, size_t *done)
+static int rw_chunk(struct uiommu_vfio_container *c, struct uiommu_vfio_device *dev,
+		    uint64_t iova, char *data, size_t len, bool write, size_t *done)
 {
 	struct vt1_dma *d = vt1_dma_find(c, iova, iova);
 	uint64_t off, count;
@@ -251,22 +255,25 @@ static int rw_chunk(struct uiommu_vfio_container *c, uint64_t iova, char *data, 
 	ret = write ? uiommu__copy_to_user(uva, data, count) : uiommu__copy_from_user(data, uva, count);
 	if (ret)
 		return ret;
-	if (write)
+	if (write) {
 		vt1_dma_mark_dirty(c, d, iova, iova + count - 1);
+		/* The device's own record of what it wrote (DMA logging). */
+		vt1_log_mark(&dev->log, iova, count);
+	}
 	*done = count;
 	/* Past the top of the IOVA space nothing can be mapped. */
 	return (len > count && d->node.last == UINT64_MAX) ? -EINVAL : 0;
 }
 
-static int rw_locked(struct uiommu_vfio_container *c, uint64_t iova, char *data, size_t len,
-		     bool write)
+static int rw_locked(struct uiommu_vfio_container *c, struct uiommu_vfio_device *dev,
+		     uint64_t iova, char *data, size_t len, bool write)
 {
 	int ret = locked_check(c, false);
 
 	while (!ret && len) {
 		size_t done = 0;
 
-		ret = rw_chunk(c, iova, data, len, write, &done);
+		ret = rw_chunk(c, dev, iova, data, len, write, &done);
 		iova += done;
 		data += done;
 		len -= done;
@@ -277,13 +284,15 @@ static int rw_locked(struct uiommu_vfio_container *c, uint64_t iova, char *data,
 UIOMMU_EXPORT int uiommu_vfio_dma_rw(struct uiommu_vfio_emudev *dev, uint64_t iova, void *data,
 				     size_t len, bool write)
 {
-	struct uiommu_vfio_container *c = emudev_container(dev);
+	struct uiommu_vfio_container *c;
 	int ret;
 
-	if (!data || !len || !c)
+	if (!data || !len)
 		return -EINVAL;
-	pthread_mutex_lock(&c->lock);
-	ret = rw_locked(c, iova, data, len, write);
+	c = emudev_lock_container(dev);
+	if (!c)
+		return -EINVAL;
+	ret = rw_locked(c, &dev->dev, iova, data, len, write);
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
