@@ -3,7 +3,9 @@
  * The UIOMMU_DEVICES parser.
  *
  * The LD_PRELOAD shim serves the devices listed in UIOMMU_DEVICES as
- * /dev/vfio/devices/vfio0, vfio1, ... in the order given. The language is
+ * /dev/vfio/devices/vfio0, vfio1, ... in the order given; a device with a
+ * group= option is served instead behind the VFIO group /dev/vfio/<group>
+ * (the type1 container flow) and its cdev does not exist. The language is
  * small and strict: no whitespace, no empty entries, every key at most once
  * per device, numbers without signs or leading zeros, so that a typo is an
  * error with a byte offset instead of a silently different device.
@@ -18,6 +20,9 @@
  *             | "dirty="    ("0" | "1")                         default 1
  *             | "pasid="    num                                 0..20, default 0
  *             | "dma="      range "@" size [":" ("seq" | "random")]
+ *             | "group="    num                                 0..65535: VFIO group
+ *             | "kind="     ("iommu" | "mdev")                  default iommu
+ *             | "dmalog="   ("0" | "1")                         default 0
  *   range    := num "-" num                                     inclusive: start-last
  *   num      := "0" | [1-9][0-9]* | "0x" [0-9a-fA-F]+           fits in 64 bits
  *   size     := num ["k" | "m" | "g" | "K" | "M" | "G"]          binary multiples
@@ -25,11 +30,20 @@
  * Checks beyond the grammar: page sizes must be offered by the format
  * (x86: 4k, 2m, 1g; mock: 2k, 1m) and include its smallest; the aperture
  * must be start < last, aligned to the smallest page at both ends and lie in
- * the 48-bit IOVA space; the DMA rate (bytes per second) must be at least 1.
+ * the 48-bit IOVA space; the DMA rate (bytes per second) must be at least 1;
+ * kind=mdev and dmalog=1 need group= (they exist only behind a VFIO group).
+ *
+ * VFIO groups: devices with the same group= share the group. A group is
+ * emulated (mdev-like: no IOMMU, its devices pin pages and write through the
+ * container) when all its devices are kind=mdev, else IOMMU-backed, with the
+ * aperture, reserved regions, page sizes and dirty capability of its iommu
+ * devices (all of one format). dmalog=1 gives the device the DMA logging
+ * features (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): it records its own writes.
  *
  * Example:
  *   nic0:aperture=0x0-0xffffffffff,reserved=0xfee00000-0xfeefffff,pgsizes=4k|2m|1g,
- *   dirty=1,dma=0x100000-0x4fffff@10m:random;disk0:format=mock,dirty=0
+ *   dirty=1,dma=0x100000-0x4fffff@10m:random;disk0:format=mock,dirty=0;
+ *   vf0:group=12,dmalog=1,dma=0x100000-0x1fffff@1m;gpu0:group=13,kind=mdev
  *
  * A span is a (pointer, length) view into the spec; nothing is copied except
  * the device names. Errors carry the offset of the offending token.
@@ -333,6 +347,43 @@ static int opt_pasid(struct parser *p, struct uiommu_devcfg_dev *d, struct span 
 	return 0;
 }
 
+static int opt_bool(struct parser *p, struct span v, const char *key, bool *out)
+{
+	if (span_eq(v, "0") || span_eq(v, "1")) {
+		*out = v.s[0] == '1';
+		return 0;
+	}
+	return fail(p, v.s, "%s must be 0 or 1, not \"%.*s\"", key, (int)v.n, v.s);
+}
+
+static int opt_group(struct parser *p, struct uiommu_devcfg_dev *d, struct span v)
+{
+	uint64_t n;
+	int ret = parse_num(p, v, &n);
+
+	if (ret)
+		return ret;
+	if (n > UIOMMU_DEVCFG_MAX_GROUP)
+		return fail(p, v.s, "group must be 0 to %d", UIOMMU_DEVCFG_MAX_GROUP);
+	d->has_group = true;
+	d->group = (uint32_t)n;
+	return 0;
+}
+
+static int opt_kind(struct parser *p, struct uiommu_devcfg_dev *d, struct span v)
+{
+	if (span_eq(v, "iommu") || span_eq(v, "mdev")) {
+		d->mdev = v.s[0] == 'm';
+		return 0;
+	}
+	return fail(p, v.s, "unknown kind \"%.*s\" (expected iommu or mdev)", (int)v.n, v.s);
+}
+
+static int opt_dmalog(struct parser *p, struct uiommu_devcfg_dev *d, struct span v)
+{
+	return opt_bool(p, v, "dmalog", &d->dmalog);
+}
+
 static int dma_pattern(struct parser *p, struct span t, enum uiommu_devcfg_pattern *out)
 {
 	if (span_eq(t, "seq"))
@@ -381,7 +432,8 @@ static const struct {
 } options[] = {
 	{ "format", opt_format },     { "pgsizes", opt_pgsizes }, { "aperture", opt_aperture },
 	{ "reserved", opt_reserved }, { "dirty", opt_dirty },     { "pasid", opt_pasid },
-	{ "dma", opt_dma },
+	{ "dma", opt_dma },	      { "group", opt_group },     { "kind", opt_kind },
+	{ "dmalog", opt_dmalog },
 };
 
 struct dev_state {
@@ -414,7 +466,7 @@ static int parse_option(struct parser *p, struct span opt, void *opaque)
 	}
 	return fail(p, key.s,
 		    "unknown option \"%.*s\" (expected format, pgsizes, aperture, reserved, "
-		    "dirty, pasid or dma)",
+		    "dirty, pasid, dma, group, kind or dmalog)",
 		    (int)key.n, key.s);
 }
 
@@ -481,6 +533,20 @@ static int parse_name(struct parser *p, const struct uiommu_devcfg *cfg, size_t 
 	return 0;
 }
 
+/* The IOMMU devices of one group share a page-table format (a type1 rule). */
+static int check_group_format(struct parser *p, const struct uiommu_devcfg *cfg,
+			      const struct uiommu_devcfg_dev *d, const char *at)
+{
+	for (size_t i = 0; d->has_group && !d->mdev && i < cfg->nr; i++) {
+		const struct uiommu_devcfg_dev *o = &cfg->dev[i];
+
+		if (o->has_group && o->group == d->group && !o->mdev && o->format != d->format)
+			return fail(p, at, "devices of group %u must share one format",
+				    (unsigned int)d->group);
+	}
+	return 0;
+}
+
 static int parse_device(struct parser *p, struct span dev, void *opaque)
 {
 	struct uiommu_devcfg *cfg = opaque;
@@ -504,6 +570,10 @@ static int parse_device(struct parser *p, struct span dev, void *opaque)
 		ret = check_pgsizes(p, d, &st.pos);
 	if (!ret)
 		ret = check_aperture(p, d, &st.pos);
+	if (!ret && (d->mdev || d->dmalog) && !d->has_group)
+		ret = fail(p, dev.s, "kind=mdev and dmalog=1 need group= (VFIO group devices only)");
+	if (!ret)
+		ret = check_group_format(p, cfg, d, dev.s);
 	if (!ret)
 		cfg->nr++;
 	return ret;

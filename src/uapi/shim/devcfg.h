@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * UIOMMU_DEVICES, the description of the emulated devices that the LD_PRELOAD
- * shim serves as /dev/vfio/devices/vfioN. The grammar is in devcfg.c.
+ * shim serves as /dev/vfio/devices/vfioN, or behind VFIO groups /dev/vfio/N.
+ * The grammar is in devcfg.c.
  *
  * The parser is pure (no allocation, no globals, no I/O) so that unit tests
  * and the fuzzer can drive it directly.
@@ -21,6 +22,8 @@
 #define UIOMMU_DEVCFG_MAX_RESERVED 16
 #define UIOMMU_DEVCFG_NAME_MAX 31
 #define UIOMMU_DEVCFG_MAX_PASID_LOG2 20
+/* VFIO group numbers: /dev/vfio/0 to /dev/vfio/65535. */
+#define UIOMMU_DEVCFG_MAX_GROUP 65535
 /* Both page-table formats translate 48-bit IOVAs. */
 #define UIOMMU_DEVCFG_MAX_IOVA ((1ull << 48) - 1)
 
@@ -50,6 +53,10 @@ struct uiommu_devcfg_dev {
 	bool dirty;
 	uint8_t pasid_log2;
 	struct uiommu_devcfg_dma dma;
+	bool has_group;          /* served in VFIO group /dev/vfio/<group>, not as a cdev */
+	uint32_t group;
+	bool mdev;               /* kind=mdev: emulated, DMA through the container */
+	bool dmalog;             /* logs its own DMA writes (VFIO_DEVICE_FEATURE) */
 };
 
 struct uiommu_devcfg {

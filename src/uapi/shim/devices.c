@@ -10,9 +10,14 @@
  * once on stderr and the shim then serves no device at all: a half-applied
  * configuration would be harder to notice than none.
  *
- * When UIOMMU_DEVICES is unset the shim leaves /dev/vfio/devices/ to the real
- * system; when it is set (even empty) the shim owns that directory and a
- * device that is not listed does not exist (ENOENT).
+ * Devices with group=N are put behind VFIO group N instead (a uiommu_vfio
+ * group, emulated when all its devices are kind=mdev), served as /dev/vfio/N
+ * by vfio_group.c; they have no cdev. Groups live as long as the process.
+ *
+ * When UIOMMU_DEVICES is unset the shim leaves /dev/vfio/ to the real
+ * system; when it is set (even empty) the shim owns /dev/vfio/vfio,
+ * /dev/vfio/N and /dev/vfio/devices/, and a device or group that is not
+ * listed does not exist (ENOENT).
  *
  * Locking: each device has a lock that serializes its binding state and its
  * DMA thread (vfio_cdev.c); the registry itself is written once, under
@@ -34,7 +39,94 @@ static struct {
 	size_t nr;                    /* devices served */
 	struct uiommu_devcfg cfg;
 	struct shim_vdev vdev[UIOMMU_DEVCFG_MAX_DEVICES];
+	size_t nr_groups;
+	struct shim_vgroup vgroup[UIOMMU_DEVCFG_MAX_DEVICES];
 } reg = { .once = PTHREAD_ONCE_INIT };
+
+/* kind=mdev devices of the shim pin nothing: nothing to drop at unmap. */
+static void mdev_dma_unmap(void *opaque, uint64_t iova, uint64_t length)
+{
+	(void)opaque;
+	(void)iova;
+	(void)length;
+}
+
+static const struct uiommu_vfio_emudev_ops mdev_ops = { .dma_unmap = mdev_dma_unmap };
+
+static struct shim_vgroup *vgroup_find(uint32_t id)
+{
+	for (size_t i = 0; i < reg.nr_groups; i++)
+		if (reg.vgroup[i].id == id)
+			return &reg.vgroup[i];
+	return NULL;
+}
+
+/* Group @id, emulated when every device of it is kind=mdev. */
+static int vgroup_new(uint32_t id, struct shim_vgroup **out)
+{
+	struct shim_vgroup *vg = &reg.vgroup[reg.nr_groups];
+	uint32_t flags = UIOMMU_VFIO_GROUP_EMULATED;
+	int ret;
+
+	for (size_t i = 0; i < reg.cfg.nr; i++) {
+		const struct uiommu_devcfg_dev *d = &reg.cfg.dev[i];
+
+		if (d->has_group && d->group == id && !d->mdev)
+			flags = 0;
+	}
+	ret = uiommu_vfio_group_create(id, flags, &vg->g);
+	if (ret)
+		return ret;
+	vg->id = id;
+	pthread_mutex_init(&vg->lock, NULL);
+	reg.nr_groups++;
+	*out = vg;
+	return 0;
+}
+
+static int group_add_device(struct shim_vdev *v)
+{
+	struct shim_vgroup *vg = vgroup_find(v->cfg->group);
+	int ret = vg ? 0 : vgroup_new(v->cfg->group, &vg);
+
+	if (ret)
+		return ret;
+	if (v->cfg->mdev)
+		ret = uiommu_vfio_group_add_emudev(vg->g, v->cfg->name, &mdev_ops, v, &v->emu);
+	else
+		ret = uiommu_vfio_group_add_hwdev(vg->g, v->cfg->name, v->hw);
+	if (ret)
+		return ret;
+	v->vg = vg;
+	v->t1dev = uiommu_vfio_group_device(vg->g, v->cfg->name);
+	return uiommu_vfio_device_set_log_capable(v->t1dev, v->cfg->dmalog);
+}
+
+static void groups_destroy(void)
+{
+	for (size_t i = 0; i < reg.nr_groups; i++) {
+		uiommu_vfio_group_destroy(reg.vgroup[i].g);
+		pthread_mutex_destroy(&reg.vgroup[i].lock);
+	}
+	reg.nr_groups = 0;
+}
+
+static int groups_create(void)
+{
+	for (size_t i = 0; i < reg.cfg.nr; i++) {
+		int ret = reg.cfg.dev[i].has_group ? group_add_device(&reg.vdev[i]) : 0;
+
+		if (ret) {
+			uiommu__shim_config_error("UIOMMU_DEVICES: device %s: group %u: %s; "
+						  "serving no devices",
+						  reg.cfg.dev[i].name,
+						  (unsigned int)reg.cfg.dev[i].group, strerror(-ret));
+			groups_destroy();
+			return ret;
+		}
+	}
+	return 0;
+}
 
 static void devices_destroy(size_t nr)
 {
@@ -82,8 +174,13 @@ static void devices_init_once(void)
 					  err.offset, spec + err.offset, err.msg);
 		return;
 	}
-	if (!devices_create())
-		__atomic_store_n(&reg.nr, reg.cfg.nr, __ATOMIC_RELEASE);
+	if (devices_create())
+		return;
+	if (groups_create()) {
+		devices_destroy(reg.cfg.nr);
+		return;
+	}
+	__atomic_store_n(&reg.nr, reg.cfg.nr, __ATOMIC_RELEASE);
 }
 
 void uiommu__shim_devices_init(void)
@@ -97,10 +194,25 @@ bool uiommu__shim_devices_claimed(void)
 	return reg.claimed;
 }
 
+/* Devices in a VFIO group have no cdev. */
 struct shim_vdev *uiommu__shim_vdev(unsigned int index)
 {
 	uiommu__shim_devices_init();
-	return index < reg.nr ? &reg.vdev[index] : NULL;
+	return index < reg.nr && !reg.vdev[index].vg ? &reg.vdev[index] : NULL;
+}
+
+struct shim_vgroup *uiommu__shim_vgroup(uint32_t id)
+{
+	uiommu__shim_devices_init();
+	return __atomic_load_n(&reg.nr, __ATOMIC_ACQUIRE) ? vgroup_find(id) : NULL;
+}
+
+struct shim_vdev *uiommu__shim_vdev_of(const struct uiommu_vfio_device *d)
+{
+	for (size_t i = 0; i < reg.nr; i++)
+		if (reg.vdev[i].t1dev == d)
+			return &reg.vdev[i];
+	return NULL;
 }
 
 /* How many device locks fork_prepare took (the registry may appear meanwhile). */

@@ -6,8 +6,11 @@
  * something to find.
  *
  * While a device is attached, one thread per device writes chunks of up to
- * DMA_CHUNK bytes (the byte 0xa5) through uiommu_device_dma_write() into the
- * IOVA window, at `rate` bytes per second on average. "seq" walks the window
+ * DMA_CHUNK bytes (the byte 0xa5) into the IOVA window through the device's
+ * write function (uiommu_device_dma_write() for cdevs,
+ * uiommu_vfio_device_dma_write() for devices of VFIO groups, which records
+ * the write in the device's DMA log and, for kind=mdev, writes through the
+ * container), at `rate` bytes per second on average. "seq" walks the window
  * chunk by chunk and wraps; "random" picks a chunk-aligned offset each time.
  * A write that hits an unmapped or read-only IOVA is an IO page fault: the
  * library records it and writes nothing; the thread goes on.
@@ -27,7 +30,8 @@
  * DMA first (detach) and then harvests.
  *
  * Threads: start and stop run under the device lock (devices.c); the thread
- * itself touches only its device's DMA master, which has no other user.
+ * itself touches only its device's DMA master, which has no other user
+ * (devices of VFIO groups: the library's locks cover the rest).
  * After fork() the thread does not exist in the child: forget() drops it.
  */
 #include <errno.h>
@@ -156,7 +160,7 @@ static void *dma_main(void *opaque)
 			sleep_ns(wait > DMA_MAX_SLEEP_NS ? DMA_MAX_SLEEP_NS : wait);
 			continue;
 		}
-		rc = uiommu_device_dma_write(dma->dev, iova, buf, len);
+		rc = dma->write(dma->opaque, iova, buf, len);
 		dma_log(dma->cfg->name, iova, len, rc);
 		budget -= (double)len;
 		len = 0;
@@ -165,7 +169,7 @@ static void *dma_main(void *opaque)
 }
 
 int uiommu__shim_dma_start(struct shim_dma *dma, const struct uiommu_devcfg_dev *cfg,
-			   struct uiommu_device *dev)
+			   shim_dma_write_fn write, void *opaque)
 {
 	sigset_t all, old;
 	int ret;
@@ -174,7 +178,8 @@ int uiommu__shim_dma_start(struct shim_dma *dma, const struct uiommu_devcfg_dev 
 		return 0;
 	pthread_once(&log_once, dma_log_open);
 	dma->cfg = cfg;
-	dma->dev = dev;
+	dma->write = write;
+	dma->opaque = opaque;
 	__atomic_store_n(&dma->stop, 0, __ATOMIC_RELAXED);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -67,6 +67,11 @@ void uiommu__shim_file_put(struct shim_file *f)
 	case SHIM_FILE_VFIO_DEV:
 		uiommu__shim_vdev_release(f);
 		break;
+	case SHIM_FILE_VFIO_CONTAINER:
+	case SHIM_FILE_VFIO_GROUP:
+	case SHIM_FILE_VFIO_GROUP_DEV:
+		uiommu__shim_vfio_release(f);
+		break;
 	}
 	free(f);
 }

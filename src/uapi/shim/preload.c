@@ -9,11 +9,14 @@
  *   open, open64, openat, openat64, __open_2, __open64_2, __openat_2,
  *   __openat64_2  "/dev/iommu" gives a new context; with UIOMMU_DEVICES set,
  *                 "/dev/vfio/devices/vfioN" gives emulated device N
- *                 (devices.c). Only these absolute spellings are matched;
+ *                 (devices.c); "/dev/vfio/vfio" a type1 container and
+ *                 "/dev/vfio/N" VFIO group N (vfio_group.c). Only these
+ *                 absolute spellings are matched;
  *                 every other path goes to the C library untouched.
  *   ioctl         on a context fd: uiommu_iommufd_ioctl() (iommufd and the
  *                 VFIO container compat commands); on a device fd: the VFIO
- *                 cdev commands (vfio_cdev.c); a negative result becomes -1
+ *                 cdev commands (vfio_cdev.c); on a type1 container, group
+ *                 or group device fd: vfio_group.c; a negative result becomes -1
  *                 with errno. Any other fd goes to the C library.
  *   close         drops the fd's reference on its file (fdtable.c); fds that
  *                 a context made (fault queues, accesses) are closed through
@@ -101,6 +104,7 @@
 /* Not ours: pass the call through. No errno is this negative. */
 #define NOT_OURS INT_MIN
 
+#define VFIO_DIR "/dev/vfio/"
 #define VFIO_DEVICES_DIR "/dev/vfio/devices/"
 
 /* Declared by glibc only under _FORTIFY_SOURCE. */
@@ -237,7 +241,7 @@ static void passthrough_made(int fd)
 /* ---- opening ---- */
 
 /* A real fd for @f. Consumes the reference of @f. Returns the fd or -errno. */
-static int file_open_fd(struct shim_file *f, const char *name, int flags)
+int uiommu__shim_file_open_fd(struct shim_file *f, const char *name, int flags)
 {
 	struct shim_file *prev;
 	int fd, err;
@@ -275,7 +279,7 @@ static int iommufd_open(int flags)
 		return ret;
 	}
 	uiommu_ctx_set_fd_ops(f->ctx, &shim_fd_ops);
-	return file_open_fd(f, "iommufd", flags);
+	return uiommu__shim_file_open_fd(f, "iommufd", flags);
 }
 
 /* "vfioN", N in decimal without leading zeros. */
@@ -312,7 +316,7 @@ static int vfio_dev_open(const char *name, int flags)
 	if (!f)
 		return -ENOMEM;
 	f->vdev = v;
-	return file_open_fd(f, "vfio-device", flags);
+	return uiommu__shim_file_open_fd(f, "vfio-device", flags);
 }
 
 /* An fd, -errno, or NOT_OURS. */
@@ -324,9 +328,13 @@ static int shim_path_open(const char *path, int flags)
 		return NOT_OURS;
 	if (!strcmp(path, "/dev/iommu"))
 		return iommufd_open(flags);
-	if (strncmp(path, VFIO_DEVICES_DIR, dir_len) || !uiommu__shim_devices_claimed())
+	if (strncmp(path, VFIO_DIR, sizeof(VFIO_DIR) - 1) || !uiommu__shim_devices_claimed())
 		return NOT_OURS;
-	return vfio_dev_open(path + dir_len, flags);
+	if (!strncmp(path, VFIO_DEVICES_DIR, dir_len))
+		return vfio_dev_open(path + dir_len, flags);
+	if (!strcmp(path, VFIO_DIR "vfio"))
+		return uiommu__shim_vfio_container_open(flags);
+	return uiommu__shim_vfio_group_open(path + sizeof(VFIO_DIR) - 1, flags);
 }
 
 static int shim_openat(int dirfd, const char *path, int flags, unsigned int mode)
@@ -490,6 +498,10 @@ static long file_ioctl(struct shim_file *f, unsigned long request, void *arg)
 		return ret;
 	case SHIM_FILE_VFIO_DEV:
 		return uiommu__shim_vdev_ioctl(f, request, arg);
+	case SHIM_FILE_VFIO_CONTAINER:
+	case SHIM_FILE_VFIO_GROUP:
+	case SHIM_FILE_VFIO_GROUP_DEV:
+		return uiommu__shim_vfio_ioctl(f, request, arg);
 	case SHIM_FILE_CTX_FD:
 	default:
 		return -ENOTTY;

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <uiommu/iommufd.h>
+#include <uiommu/vfio_type1.h>
 
 #include "uapi/shim/devcfg.h"
 
@@ -37,6 +38,21 @@ const struct shim_real *uiommu__shim_real(void);
 /* The one message the shim prints: a configuration error, once per process. */
 void uiommu__shim_config_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- VFIO type1: containers, groups, group devices (vfio_group.c) ---- */
+
+struct shim_file;
+
+int uiommu__shim_vfio_container_open(int flags);
+/* @name is what follows "/dev/vfio/": a group number. NOT_OURS-free: -ENOENT. */
+int uiommu__shim_vfio_group_open(const char *name, int flags);
+long uiommu__shim_vfio_ioctl(struct shim_file *f, unsigned long request, void *arg);
+/* The last fd of a container, group or group device file went away. */
+void uiommu__shim_vfio_release(struct shim_file *f);
+
+/* A real fd (memfd named @name) for @f, installed in the table (preload.c).
+ * Consumes the reference of @f. Returns the fd or -errno. */
+int uiommu__shim_file_open_fd(struct shim_file *f, const char *name, int flags);
+
 /* ---- files and the fd table (fdtable.c) ---- */
 
 enum shim_kind {
@@ -44,9 +60,13 @@ enum shim_kind {
 	SHIM_FILE_CTX_FD,      /* an fd a context made through its fd_ops: a fault
 				* queue's or an access's */
 	SHIM_FILE_VFIO_DEV,    /* /dev/vfio/devices/vfioN */
+	SHIM_FILE_VFIO_CONTAINER, /* /dev/vfio/vfio: a type1 container */
+	SHIM_FILE_VFIO_GROUP,  /* /dev/vfio/N */
+	SHIM_FILE_VFIO_GROUP_DEV, /* a device fd from VFIO_GROUP_GET_DEVICE_FD */
 };
 
 struct shim_vdev;
+struct shim_vgroup;
 
 /*
  * What a kernel "struct file" is to an fd: dup'ed fds share one. @refs counts
@@ -57,7 +77,11 @@ struct shim_file {
 	enum shim_kind kind;
 	unsigned int refs;          /* atomic */
 	struct uiommu_ctx *ctx;     /* IOMMUFD, ACCESS: one context reference */
-	struct shim_vdev *vdev;     /* VFIO_DEV */
+	struct shim_vdev *vdev;     /* VFIO_DEV, VFIO_GROUP_DEV */
+	struct uiommu_vfio_container *vc; /* VFIO_CONTAINER */
+	struct shim_vgroup *vg;     /* VFIO_GROUP, VFIO_GROUP_DEV */
+	struct shim_file *parent;   /* VFIO_GROUP_DEV: its group's file (a reference) */
+	int libfd;                  /* VFIO_GROUP_DEV: the library's device fd */
 	struct shim_file *deferred; /* link of the per-thread deferred-put list */
 };
 
@@ -88,13 +112,17 @@ void uiommu__shim_fd_unlock(void);
 
 /* ---- emulated devices (devices.c, vfio_cdev.c, dma.c) ---- */
 
+/* How a device's DMA thread writes: 0 or -errno, as uiommu_device_dma_write. */
+typedef int (*shim_dma_write_fn)(void *opaque, uint64_t iova, const void *buf, size_t len);
+
 struct shim_dma {
 	pthread_t thread;
 	bool running;               /* protected by the device lock */
 	pid_t pid;                  /* process that started the thread */
 	int stop;                   /* atomic: ask the thread to return */
 	const struct uiommu_devcfg_dev *cfg;
-	struct uiommu_device *dev;
+	shim_dma_write_fn write;
+	void *opaque;
 };
 
 struct shim_vdev {
@@ -108,12 +136,30 @@ struct shim_vdev {
 	uint32_t dev_id;
 	bool attached;
 	struct shim_dma dma;
+	/* Devices with group= (then no cdev): */
+	struct shim_vgroup *vg;
+	struct uiommu_vfio_device *t1dev;
+	struct uiommu_vfio_emudev *emu;     /* kind=mdev */
+	unsigned int t1_opens;              /* open device fds; DMA runs while > 0 */
+};
+
+/* A VFIO group of UIOMMU_DEVICES, /dev/vfio/<id>; lives as long as the process. */
+struct shim_vgroup {
+	uint32_t id;
+	struct uiommu_vfio_group *g;
+	pthread_mutex_t lock;               /* protects open and cfile */
+	bool open;                          /* one group file at a time, as the kernel */
+	struct shim_file *cfile;            /* the container file it joined (a reference) */
 };
 
 /* True when UIOMMU_DEVICES is set: the shim then owns /dev/vfio/devices/. */
 bool uiommu__shim_devices_claimed(void);
 /* Device @index, or NULL (-ENOENT) when it is not configured. */
 struct shim_vdev *uiommu__shim_vdev(unsigned int index);
+/* VFIO group @id, or NULL when no device names it. */
+struct shim_vgroup *uiommu__shim_vgroup(uint32_t id);
+/* The device of the registry that is @d, or NULL. */
+struct shim_vdev *uiommu__shim_vdev_of(const struct uiommu_vfio_device *d);
 /* Parse UIOMMU_DEVICES now (reports a bad value once). */
 void uiommu__shim_devices_init(void);
 /* Fork support for the device locks and DMA threads. */
@@ -127,7 +173,7 @@ void uiommu__shim_vdev_release(struct shim_file *f);
 
 /* DMA thread: start while attached (device lock held), stop at detach. */
 int uiommu__shim_dma_start(struct shim_dma *dma, const struct uiommu_devcfg_dev *cfg,
-			   struct uiommu_device *dev);
+			   shim_dma_write_fn write, void *opaque);
 void uiommu__shim_dma_stop(struct shim_dma *dma);
 /* In a forked child: the thread does not exist there. */
 void uiommu__shim_dma_forget(struct shim_dma *dma);

@@ -109,6 +109,11 @@ static long vdev_bind(struct shim_file *f, void *arg)
 	return ret;
 }
 
+static int cdev_dma_write(void *opaque, uint64_t iova, const void *buf, size_t len)
+{
+	return uiommu_device_dma_write(opaque, iova, buf, len);
+}
+
 static long vdev_attach(struct shim_file *f, void *arg)
 {
 	struct vfio_device_attach_iommufd_pt at;
@@ -132,7 +137,8 @@ static long vdev_attach(struct shim_file *f, void *arg)
 					 &pt_id, sizeof(pt_id)))
 			ret = -EFAULT;
 		else
-			ret = uiommu__shim_dma_start(&v->dma, v->cfg, uiommu_hwdev_dma(v->hw));
+			ret = uiommu__shim_dma_start(&v->dma, v->cfg, cdev_dma_write,
+						     uiommu_hwdev_dma(v->hw));
 		/* As the kernel does when the copy-out fails: detached, even after a replace. */
 		if (ret)
 			vdev_detach_locked(v);
