@@ -230,7 +230,31 @@ static const struct bad_spec bad_specs[] = {
 	{ "a:dma=0x0-0xfff@1t", 17, "bad digit 't'" },
 	{ "a:dirty=1;b:dirty=3", 18, "dirty must be 0 or 1" },
 	{ "a:dirty=1 ", 8, "dirty must be 0 or 1" },
+	{ "a:group=65536", 8, "group must be 0 to 65535" },
+	{ "a:group=x", 8, "bad digit 'x'" },
+	{ "a:kind=pci", 7, "unknown kind \"pci\"" },
+	{ "a:dmalog=2", 9, "dmalog must be 0 or 1" },
+	{ "a:kind=mdev", 0, "need group=" },
+	{ "a:dmalog=1", 0, "need group=" },
+	{ "a:group=1;b:group=1,format=mock", 10, "devices of group 1 must share one format" },
 };
+
+static void test_devcfg_vfio_group_options(void **state)
+{
+	(void)state;
+	parse_ok("vf0:group=12,dmalog=1;gpu0:group=13,kind=mdev;nic0;m:group=1,format=mock,"
+		 "kind=mdev;x:group=1");
+	assert_int_equal(cfg.nr, 5);
+	assert_true(cfg.dev[0].has_group && cfg.dev[0].group == 12 && cfg.dev[0].dmalog);
+	assert_false(cfg.dev[0].mdev);
+	assert_true(cfg.dev[1].has_group && cfg.dev[1].group == 13 && cfg.dev[1].mdev);
+	assert_false(cfg.dev[1].dmalog);
+	assert_false(cfg.dev[2].has_group || cfg.dev[2].mdev || cfg.dev[2].dmalog);
+	/* An mdev device's format does not matter to its group's IOMMU devices. */
+	assert_true(cfg.dev[3].mdev && cfg.dev[4].group == 1);
+	parse_ok("g:group=0,kind=iommu,dmalog=0");
+	assert_true(cfg.dev[0].has_group && cfg.dev[0].group == 0);
+}
 
 static void test_devcfg_rejects_each_bad_form_with_offset(void **state)
 {
@@ -286,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_devcfg_mock_sizes_pasid_and_reserved_list),
 		cmocka_unit_test(test_devcfg_full_48_bit_aperture_and_max_devices),
 		cmocka_unit_test(test_devcfg_hwdev_cfg_carries_every_field),
+		cmocka_unit_test(test_devcfg_vfio_group_options),
 		cmocka_unit_test(test_devcfg_rejects_each_bad_form_with_offset),
 		cmocka_unit_test(test_devcfg_rejects_too_many_devices_and_ranges),
 		cmocka_unit_test(test_devcfg_error_pointer_is_optional),
