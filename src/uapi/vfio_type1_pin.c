@@ -236,8 +236,8 @@ UIOMMU_EXPORT void uiommu_vfio_unpin_pages(struct uiommu_vfio_emudev *dev, uint6
 /* ---- rw ---- */
 
 /* One entry's part of an rw; *done = bytes copied. */
-static int rw_chunk(struct uiommu_vfio_container *c, struct uiommu_vfio_device *dev,
-		    uint64_t iova, char *data, size_t len, bool write, size_t *done)
+static int rw_chunk(struct uiommu_vfio_container *c, uint64_t iova, char *data, size_t len,
+		    bool write, size_t *done)
 {
 	struct vt1_dma *d = vt1_dma_find(c, iova, iova);
 	uint64_t off, count;
@@ -255,11 +255,8 @@ static int rw_chunk(struct uiommu_vfio_container *c, struct uiommu_vfio_device *
 	ret = write ? uiommu__copy_to_user(uva, data, count) : uiommu__copy_from_user(data, uva, count);
 	if (ret)
 		return ret;
-	if (write) {
+	if (write)
 		vt1_dma_mark_dirty(c, d, iova, iova + count - 1);
-		/* The device's own record of what it wrote (DMA logging). */
-		vt1_log_mark(&dev->log, iova, count);
-	}
 	*done = count;
 	/* Past the top of the IOVA space nothing can be mapped. */
 	return (len > count && d->node.last == UINT64_MAX) ? -EINVAL : 0;
@@ -273,7 +270,10 @@ static int rw_locked(struct uiommu_vfio_container *c, struct uiommu_vfio_device 
 	while (!ret && len) {
 		size_t done = 0;
 
-		ret = rw_chunk(c, dev, iova, data, len, write, &done);
+		ret = rw_chunk(c, iova, data, len, write, &done);
+		/* The device's own record of what it wrote (DMA logging). */
+		if (write)
+			vt1_log_mark(&dev->log, iova, done);
 		iova += done;
 		data += done;
 		len -= done;
