@@ -135,20 +135,18 @@ static void dirty_ctl(int c, uint32_t flag)
 
 static void get_bitmap(int c, uint64_t iova, uint64_t len, uint64_t *bm)
 {
-	struct {
-		struct vfio_iommu_type1_dirty_bitmap hdr;
-		struct vfio_iommu_type1_dirty_bitmap_get get;
-	} a;
+	uint64_t buf[8] = { 0 };
+	struct vfio_iommu_type1_dirty_bitmap *hdr = (void *)buf;
+	struct vfio_iommu_type1_dirty_bitmap_get *get = (void *)hdr->data;
 
-	memset(&a, 0, sizeof(a));
-	a.hdr.argsz = sizeof(a);
-	a.hdr.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
-	a.get.iova = iova;
-	a.get.size = len;
-	a.get.bitmap.pgsize = PAGE;
-	a.get.bitmap.size = (len / PAGE + 63) / 64 * 8;
-	a.get.bitmap.data = (__u64 *)bm;
-	CHECK(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, &a) == 0);
+	hdr->argsz = sizeof(*hdr) + sizeof(*get);
+	hdr->flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+	get->iova = iova;
+	get->size = len;
+	get->bitmap.pgsize = PAGE;
+	get->bitmap.size = (len / PAGE + 63) / 64 * 8;
+	get->bitmap.data = (__u64 *)bm;
+	CHECK(ioctl(c, VFIO_IOMMU_DIRTY_PAGES, buf) == 0);
 }
 
 /* The capability chain of GET_INFO: argsz grows, then each cap is found by walking. */
@@ -207,7 +205,8 @@ static long feature(int dev, uint32_t flags, const void *payload, size_t len)
 
 	f->argsz = (uint32_t)(sizeof(*f) + len);
 	f->flags = flags;
-	memcpy(f->data, payload, len);
+	if (len)
+		memcpy(f->data, payload, len);
 	return ioctl(dev, VFIO_DEVICE_FEATURE, buf);
 }
 
@@ -306,6 +305,10 @@ static void case_type1_vmm(void)
 	CHECK(close(dev) == 0);
 	CHECK(ioctl(g, VFIO_GROUP_UNSET_CONTAINER) == 0);
 	CHECK(close(g) == 0 && close(c) == 0);
+	free(u);
+	free(log);
+	free(bm);
+	munmap(buf, MAP_LEN);
 }
 
 /* An mdev-like device writes through the container: real dirty pages, reported once. */
@@ -338,6 +341,9 @@ static void case_type1_mdev(void)
 	CHECK(close(g) == 0);
 	CHECK_ERR(ioctl(c, VFIO_IOMMU_GET_INFO, bm), EINVAL);
 	CHECK(close(c) == 0);
+	free(bm2);
+	free(bm);
+	munmap(buf, MAP_LEN);
 }
 
 /* close, dup and the kernel's file rules. */

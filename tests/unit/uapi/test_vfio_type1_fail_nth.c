@@ -141,16 +141,16 @@ static void not_tracking(struct vt1 *t)
 static long op_unmap_bitmap(struct vt1 *t)
 {
 	static uint64_t bm[16];
-	struct {
-		struct vfio_iommu_type1_dma_unmap u;
-		struct vfio_bitmap b;
-	} a = {
-		.u = { .argsz = sizeof(a), .flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
-		       .iova = IOVA, .size = 4 * MiB },
-		.b = { .pgsize = PG, .size = sizeof(bm), .data = (__u64 *)bm },
-	};
+	uint64_t buf[8] = { 0 };
+	struct vfio_iommu_type1_dma_unmap *u = (void *)buf;
+	struct vfio_bitmap *b = (void *)u->data;
 
-	return cio(t, VFIO_IOMMU_UNMAP_DMA, &a);
+	u->argsz = sizeof(*u) + sizeof(*b);
+	u->flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+	u->iova = IOVA;
+	u->size = 4 * MiB;
+	*b = (struct vfio_bitmap){ .pgsize = PG, .size = sizeof(bm), .data = (__u64 *)bm };
+	return cio(t, VFIO_IOMMU_UNMAP_DMA, u);
 }
 
 static void still_tracked_mapping(struct vt1 *t)
