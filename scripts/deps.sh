@@ -4,7 +4,9 @@
 # prints the command to run and fails.
 set -euo pipefail
 
-pkgs=(meson ninja-build pkg-config gcc clang libcmocka-dev libxxhash-dev libzstd-dev jq xz-utils)
+# gnuplot-nox: `uiommu migrate --chart` draws its per-round chart with gnuplot.
+pkgs=(meson ninja-build pkg-config gcc clang libcmocka-dev libxxhash-dev libzstd-dev jq xz-utils
+	gnuplot-nox)
 
 missing=()
 for p in "${pkgs[@]}"; do
