@@ -9,6 +9,7 @@
 #include "uiommu.h"
 
 static const struct uiommu_cmd commands[] = {
+	{ "migrate", cmd_migrate, "live migration of a guest and its DMA device (demo, send, recv)" },
 	{ "dirty", cmd_dirty, "dirty tracking: a DMA device alone (demo), or a guest and a device (run)" },
 };
 

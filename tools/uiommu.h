@@ -9,7 +9,9 @@
 /* Exit codes (documented in the README). */
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
+#define EXIT_SETUP 3     /* migrate: could not set up (memory, /dev/kvm, address) */
 #define EXIT_VERIFY 4
+#define EXIT_CANCELLED 5 /* migrate: SIGINT or SIGTERM; the source guest runs on */
 
 struct uiommu_cmd {
 	const char *name;
@@ -21,6 +23,7 @@ struct uiommu_cmd {
 
 int cmd_dirty(int argc, char **argv);
 int dirty_run(int argc, char **argv); /* cmd_dirty_run.c */
+int cmd_migrate(int argc, char **argv);
 
 /* util.c */
 uint64_t tool_now_ns(void);
