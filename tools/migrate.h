@@ -4,7 +4,7 @@
  * the receiver, migrate_source.c the source (send, and the demo that runs
  * both ends in one process), migrate_opts.c the options, migrate_report.c
  * the progress line and the text summary, migrate_json.c the JSON one,
- * cancel.c what SIGINT does.
+ * migrate_chart.c the gnuplot chart, cancel.c what SIGINT does.
  */
 #ifndef UIOMMU_TOOLS_MIGRATE_H
 #define UIOMMU_TOOLS_MIGRATE_H
@@ -29,6 +29,7 @@ struct mig_opts {
 	int zstd_level;               /* 0: off */
 	enum uiommu_stream_verify_mode verify;
 	bool json;
+	const char *chart;            /* PNG path, or NULL */
 	double seconds_before;        /* guest runs this long before the migration */
 	double timeout_s;             /* recv: wait for the sender; send: connect */
 };
@@ -72,6 +73,10 @@ bool mig_verify_failed(const struct mig_report *r);
 void mig_summary_json(const struct mig_report *r);
 void mig_recv_summary_json(const struct mig_opts *o, const struct uiommu_mig_recv_result *res,
 			   int rc);
+
+/* migrate_chart.c: 0, -ENOENT when gnuplot is missing, or another negative errno. */
+int mig_chart_check(void);
+int mig_chart_write(const char *png, const struct mig_report *r);
 
 /* migrate_source.c */
 int mig_send(const struct mig_opts *o);

@@ -64,8 +64,9 @@ void mig_help(FILE *out)
 		"  --timeout S          recv: wait for the sender; send: connect (default 60)\n"
 		"output:\n"
 		"  --json               one JSON object on stdout instead of the summary\n"
+		"  --chart FILE.png     per-round chart, drawn by gnuplot (demo, send)\n"
 		"exit: 0 completed and verified, 1 migration failed (transport, receiver),\n"
-		"      2 usage, 3 setup error (memory, /dev/kvm, address in use),\n"
+		"      2 usage, 3 setup error (memory, /dev/kvm, address in use, no gnuplot),\n"
 		"      4 verification failed (a page differs: a lost page),\n"
 		"      5 cancelled (SIGINT or SIGTERM; the source guest runs on)\n",
 		UIOMMU_VM_MAX_VCPUS);
@@ -295,6 +296,9 @@ static int parse_opt(struct mig_opts *o, int opt, const char *arg)
 	case 'j':
 		o->json = true;
 		return 0;
+	case 'c':
+		o->chart = arg;
+		return *arg ? 0 : -EINVAL;
 	case 't':
 	case 'l':
 		o->addr = arg;
@@ -327,6 +331,7 @@ static const struct option mig_options[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "timeout", required_argument, NULL, 'o' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "chart", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -344,6 +349,10 @@ static int check_opts(const struct mig_opts *o)
 {
 	if (o->mode == MIG_SEND && !o->addr) {
 		fprintf(stderr, "uiommu: migrate send: --to ADDR:PORT is required\n");
+		return -EINVAL;
+	}
+	if (o->mode == MIG_RECV && o->chart) {
+		fprintf(stderr, "uiommu: migrate recv: --chart is the sender's (it has the rounds)\n");
 		return -EINVAL;
 	}
 	return 0;

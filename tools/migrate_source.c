@@ -19,7 +19,7 @@
  * guest checks) joins the summary.
  *
  * Exit codes: 3 when something could not be set up before any byte was sent
- * (memory, /dev/kvm), else mig_exit_code().
+ * (memory, /dev/kvm, gnuplot for --chart), else mig_exit_code().
  */
 #include <errno.h>
 #include <pthread.h>
@@ -76,6 +76,11 @@ static int source_setup(struct source *s)
 {
 	int ret;
 
+	if (s->o->chart && mig_chart_check()) {
+		fprintf(stderr, "uiommu: migrate: --chart needs gnuplot (Debian package "
+				"gnuplot-nox, see scripts/deps.sh)\n");
+		return -ENOENT;
+	}
 	ret = mig_machine_create(s->o, false, &s->m);
 	if (ret)
 		return ret;
@@ -120,6 +125,7 @@ static int source_migrate(struct source *s)
 static int source_report(struct source *s)
 {
 	const struct mig_report *r = &s->rep;
+	int ret;
 
 	if (s->o->json)
 		mig_summary_json(r);
@@ -128,6 +134,14 @@ static int source_report(struct source *s)
 	if (r->res.state == UIOMMU_MIG_FAILED || r->res.state == UIOMMU_MIG_CANCELLED)
 		fprintf(stderr, "uiommu: migrate: %s; the source guest runs on, unharmed\n",
 			uiommu_mig_state_name(r->res.state));
+	if (s->o->chart) {
+		ret = mig_chart_write(s->o->chart, r);
+		if (ret)
+			fprintf(stderr, "uiommu: migrate: --chart %s: %s\n", s->o->chart,
+				strerror(-ret));
+		else if (!s->o->json)
+			printf("chart: %s\n", s->o->chart);
+	}
 	return mig_exit_code(r);
 }
 

@@ -9,7 +9,7 @@
 /* Exit codes (documented in the README). */
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
-#define EXIT_SETUP 3     /* migrate: could not set up (memory, /dev/kvm, address) */
+#define EXIT_SETUP 3     /* migrate: could not set up (memory, /dev/kvm, address, gnuplot) */
 #define EXIT_VERIFY 4
 #define EXIT_CANCELLED 5 /* migrate: SIGINT or SIGTERM; the source guest runs on */
 
