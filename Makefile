@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps check test asan tsan bench demo conformance clean
+.PHONY: all deps check test asan tsan bench demo demo-dirty conformance clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -45,7 +45,12 @@ conformance: all
 	tests/conformance/run.sh --shim $(BUILD)/src/uapi/shim/libuiommu-preload.so \
 		--out $(BUILD)/conformance $(if $(UPDATE),--update-expected)
 
+# The main job: a guest and its DMA device live-migrate to a receiver on loopback.
 demo: all
+	$(BUILD)/tools/uiommu migrate demo
+
+# The emulated IOMMU's dirty tracking alone (the demo before live migration).
+demo-dirty: all
 	$(BUILD)/tools/uiommu dirty demo
 
 clean:
