@@ -4,6 +4,6 @@
 set -euo pipefail
 dir=$1
 shift
-for b in bench_bitmap bench_itree bench_harvest bench_dma bench_map bench_stream bench_sources bench_migrate; do
+for b in bench_bitmap bench_itree bench_harvest bench_dma bench_map bench_stream bench_sources bench_migrate bench_type1; do
 	"$dir/bench/$b" "$@"
 done
