@@ -292,9 +292,14 @@ static int unmap_remove(struct uiommu_vfio_container *c, struct unmap_req *r)
 {
 	uint64_t from = r->iova, notified = UINT64_MAX;
 	unsigned int retries = 0;
+	struct vt1_ubitmap ub;
 	struct vt1_dma *d;
 	int ret = 0;
 
+	/* Not with ALL (refused with a bitmap): r->last - r->iova + 1 does not wrap. */
+	if (r->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)
+		vt1_ubitmap_init(&ub, r->bitmap->data, r->iova,
+				 (r->last - r->iova + 1) >> vt1_pgshift(c));
 	while (!ret && (d = walk_first(c, r, from))) {
 		uint64_t d_last = d->node.last;
 
@@ -303,7 +308,7 @@ static int unmap_remove(struct uiommu_vfio_container *c, struct unmap_req *r)
 			continue;
 		}
 		if (r->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) {
-			ret = vt1_dma_report(c, d, r->iova, r->bitmap->data);
+			ret = vt1_dma_report(c, d, &ub);
 			if (ret)
 				break;
 		}

@@ -194,9 +194,17 @@ void vt1_dma_bitmap_free(struct vt1_dma *d);
 /* Sets the entry's bits of [iova, last] (clipped); no-op without tracking. */
 void vt1_dma_mark_dirty(struct uiommu_vfio_container *c, struct vt1_dma *d, uint64_t iova,
 			uint64_t last);
-/* Reports @d into the user bitmap (bit 0 = @base), then resets its bits. */
-int vt1_dma_report(struct uiommu_vfio_container *c, struct vt1_dma *d, uint64_t base,
-		   uint64_t *ubitmap);
+/* The user bitmap of one report: bit 0 stands for @base. */
+struct vt1_ubitmap {
+	uint64_t *data;         /* user pointer */
+	uint64_t base;
+	bool direct;            /* its words were checked writable: stored to directly */
+};
+/* Checks the words of @npages bits writable once, so entries are merged directly. */
+void vt1_ubitmap_init(struct vt1_ubitmap *ub, uint64_t *data, uint64_t base, uint64_t npages);
+/* Reports @d into the user bitmap, then resets its bits (kept on -EFAULT). */
+int vt1_dma_report(struct uiommu_vfio_container *c, struct vt1_dma *d,
+		   const struct vt1_ubitmap *ub);
 /* Folds the real dirty bits of the IOMMU into @d (opt-in), before it leaves the IOAS. */
 void vt1_dma_harvest_iommu(struct uiommu_vfio_container *c, struct vt1_dma *d);
 /* Group with IOMMU dirty bits joins or leaves while tracking. */
