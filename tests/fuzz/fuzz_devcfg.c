@@ -59,6 +59,13 @@ static void check_device(const struct uiommu_devcfg_dev *d)
 	ORACLE(d->pasid_log2 <= UIOMMU_DEVCFG_MAX_PASID_LOG2);
 	if (d->dma.enabled)
 		ORACLE(d->dma.start <= d->dma.last && d->dma.rate_bytes >= 1);
+	ORACLE(!(d->mdev || d->dmalog) || d->has_group);
+	if (d->pin_pages) {
+		ORACLE(d->mdev && !d->dmalog && d->dma.enabled);
+		ORACLE(d->pin_pages <= UIOMMU_DEVCFG_MAX_PIN);
+		ORACLE(!(d->dma.start % UIOMMU_DEVCFG_PIN_PAGE));
+		ORACLE(d->pin_pages * UIOMMU_DEVCFG_PIN_PAGE - 1 <= d->dma.last - d->dma.start);
+	}
 }
 
 #define PUT(...) (n += (size_t)snprintf(buf + n, n < len ? len - n : 0, __VA_ARGS__))
@@ -92,6 +99,11 @@ static size_t print_device(const struct uiommu_devcfg_dev *d, char *buf, size_t 
 		PUT(",dma=%llu-0x%llx@%llu:%s", (unsigned long long)d->dma.start,
 		    (unsigned long long)d->dma.last, (unsigned long long)d->dma.rate_bytes,
 		    d->dma.pattern == UIOMMU_DEVCFG_DMA_RANDOM ? "random" : "seq");
+	if (d->has_group)
+		PUT(",group=%u,kind=%s,dmalog=%d", (unsigned int)d->group,
+		    d->mdev ? "mdev" : "iommu", d->dmalog);
+	if (d->pin_pages)
+		PUT(",pin=%u", (unsigned int)d->pin_pages);
 	return n;
 }
 

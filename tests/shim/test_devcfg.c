@@ -237,6 +237,17 @@ static const struct bad_spec bad_specs[] = {
 	{ "a:kind=mdev", 0, "need group=" },
 	{ "a:dmalog=1", 0, "need group=" },
 	{ "a:group=1;b:group=1,format=mock", 10, "devices of group 1 must share one format" },
+	{ "a:group=1,kind=mdev,dma=0x0-0xffff@1m,pin=0", 42, "pin is a number of pages, 1 to 65536" },
+	{ "a:group=1,kind=mdev,dma=0x0-0xffff@1m,pin=65537", 42, "1 to 65536" },
+	{ "a:group=1,kind=mdev,dma=0x0-0xffff@1m,pin=x", 42, "bad digit 'x'" },
+	{ "a:group=1,kind=mdev,dma=0x0-0xffff@1m,pin=1,pin=2", 44, "given twice" },
+	{ "a:group=1,dma=0x0-0xffff@1m,pin=1", 32, "pin= needs kind=mdev" },
+	{ "a:group=1,kind=mdev,pin=1", 24, "pin= needs dma=" },
+	{ "a:group=1,kind=mdev,dma=0x800-0xffff@1m,pin=1", 44, "starting on a 4k page" },
+	{ "a:group=1,kind=mdev,dma=0x0-0xffff@1m,pin=17", 42, "pin=17 pages do not fit" },
+	{ "a:group=1,kind=mdev,dma=0x0-0x1ffe@1m,pin=2", 42, "pin=2 pages do not fit" },
+	{ "a:group=1,kind=mdev,dmalog=1,dma=0x0-0xffff@1m,pin=1", 51, "exclude each other" },
+	{ "a:kind=mdev,dma=0x0-0xffff@1m,pin=1", 0, "need group=" },
 };
 
 static void test_devcfg_vfio_group_options(void **state)
@@ -254,6 +265,21 @@ static void test_devcfg_vfio_group_options(void **state)
 	assert_true(cfg.dev[3].mdev && cfg.dev[4].group == 1);
 	parse_ok("g:group=0,kind=iommu,dmalog=0");
 	assert_true(cfg.dev[0].has_group && cfg.dev[0].group == 0);
+}
+
+static void test_devcfg_pin_pages_of_the_dma_window(void **state)
+{
+	(void)state;
+	parse_ok("vgpu0:group=15,kind=mdev,pin=16,dma=0x400000-0x40ffff@4m;gpu0:group=15,kind=mdev,"
+		 "dma=0x0-0xfff@1m;big:group=16,kind=mdev,dma=0x0-0xfffffff@1g:random,pin=65536;"
+		 "one:group=17,kind=mdev,dma=0x1000-0x1fff@1m,pin=1");
+	assert_int_equal(cfg.nr, 4);
+	/* Exactly as many pages as the window holds. */
+	assert_int_equal(cfg.dev[0].pin_pages, 16);
+	assert_true(cfg.dev[0].mdev && cfg.dev[0].dma.enabled);
+	assert_int_equal(cfg.dev[1].pin_pages, 0); /* the default: pins nothing */
+	assert_int_equal(cfg.dev[2].pin_pages, 65536);
+	assert_int_equal(cfg.dev[3].pin_pages, 1);
 }
 
 static void test_devcfg_rejects_each_bad_form_with_offset(void **state)
@@ -311,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_devcfg_full_48_bit_aperture_and_max_devices),
 		cmocka_unit_test(test_devcfg_hwdev_cfg_carries_every_field),
 		cmocka_unit_test(test_devcfg_vfio_group_options),
+		cmocka_unit_test(test_devcfg_pin_pages_of_the_dma_window),
 		cmocka_unit_test(test_devcfg_rejects_each_bad_form_with_offset),
 		cmocka_unit_test(test_devcfg_rejects_too_many_devices_and_ranges),
 		cmocka_unit_test(test_devcfg_error_pointer_is_optional),

@@ -23,6 +23,7 @@
  *             | "group="    num                                 0..65535: VFIO group
  *             | "kind="     ("iommu" | "mdev")                  default iommu
  *             | "dmalog="   ("0" | "1")                         default 0
+ *             | "pin="      num                                 1..65536 pages
  *   range    := num "-" num                                     inclusive: start-last
  *   num      := "0" | [1-9][0-9]* | "0x" [0-9a-fA-F]+           fits in 64 bits
  *   size     := num ["k" | "m" | "g" | "K" | "M" | "G"]          binary multiples
@@ -31,7 +32,9 @@
  * (x86: 4k, 2m, 1g; mock: 2k, 1m) and include its smallest; the aperture
  * must be start < last, aligned to the smallest page at both ends and lie in
  * the 48-bit IOVA space; the DMA rate (bytes per second) must be at least 1;
- * kind=mdev and dmalog=1 need group= (they exist only behind a VFIO group).
+ * kind=mdev and dmalog=1 need group= (they exist only behind a VFIO group);
+ * pin= needs kind=mdev and dma= whose window starts on a 4 KiB page and
+ * holds the pinned pages, and excludes dmalog=1.
  *
  * VFIO groups: devices with the same group= share the group. A group is
  * emulated (mdev-like: no IOMMU, its devices pin pages and write through the
@@ -39,11 +42,18 @@
  * aperture, reserved regions, page sizes and dirty capability of its iommu
  * devices (all of one format). dmalog=1 gives the device the DMA logging
  * features (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): it records its own writes.
+ * pin=N makes a kind=mdev device pin the first N pages (4 KiB, the CPU page)
+ * of its DMA window while a device fd is open, as a driver that does not
+ * track its writes but pins what it uses (vfio_pin_pages), and DMA into
+ * them through the pinned pages; the type1 container then reports them
+ * dirty in every bitmap while they stay pinned (shim/pins.c). A device that
+ * tracks nothing cannot also log its own writes: hence no dmalog=1.
  *
  * Example:
  *   nic0:aperture=0x0-0xffffffffff,reserved=0xfee00000-0xfeefffff,pgsizes=4k|2m|1g,
  *   dirty=1,dma=0x100000-0x4fffff@10m:random;disk0:format=mock,dirty=0;
- *   vf0:group=12,dmalog=1,dma=0x100000-0x1fffff@1m;gpu0:group=13,kind=mdev
+ *   vf0:group=12,dmalog=1,dma=0x100000-0x1fffff@1m;gpu0:group=13,kind=mdev;
+ *   vgpu0:group=15,kind=mdev,pin=16,dma=0x400000-0x41ffff@4m
  *
  * A span is a (pointer, length) view into the spec; nothing is copied except
  * the device names. Errors carry the offset of the offending token.
@@ -69,6 +79,7 @@ struct parser {
 struct dev_pos {
 	const char *pgsizes;
 	const char *aperture;
+	const char *pin;
 	unsigned int seen; /* bit per option key */
 };
 
@@ -384,6 +395,20 @@ static int opt_dmalog(struct parser *p, struct uiommu_devcfg_dev *d, struct span
 	return opt_bool(p, v, "dmalog", &d->dmalog);
 }
 
+static int opt_pin(struct parser *p, struct uiommu_devcfg_dev *d, struct span v)
+{
+	uint64_t n;
+	int ret = parse_num(p, v, &n);
+
+	if (ret)
+		return ret;
+	if (!n || n > UIOMMU_DEVCFG_MAX_PIN)
+		return fail(p, v.s, "pin is a number of pages, 1 to %d, not %llu",
+			    UIOMMU_DEVCFG_MAX_PIN, (unsigned long long)n);
+	d->pin_pages = (uint32_t)n;
+	return 0;
+}
+
 static int dma_pattern(struct parser *p, struct span t, enum uiommu_devcfg_pattern *out)
 {
 	if (span_eq(t, "seq"))
@@ -433,7 +458,7 @@ static const struct {
 	{ "format", opt_format },     { "pgsizes", opt_pgsizes }, { "aperture", opt_aperture },
 	{ "reserved", opt_reserved }, { "dirty", opt_dirty },     { "pasid", opt_pasid },
 	{ "dma", opt_dma },	      { "group", opt_group },     { "kind", opt_kind },
-	{ "dmalog", opt_dmalog },
+	{ "dmalog", opt_dmalog },     { "pin", opt_pin },
 };
 
 struct dev_state {
@@ -462,11 +487,13 @@ static int parse_option(struct parser *p, struct span opt, void *opaque)
 			pos->pgsizes = val.s;
 		if (options[i].fn == opt_aperture)
 			pos->aperture = val.s;
+		if (options[i].fn == opt_pin)
+			pos->pin = val.s;
 		return options[i].fn(p, d, val);
 	}
 	return fail(p, key.s,
 		    "unknown option \"%.*s\" (expected format, pgsizes, aperture, reserved, "
-		    "dirty, pasid, dma, group, kind or dmalog)",
+		    "dirty, pasid, dma, group, kind, dmalog or pin)",
 		    (int)key.n, key.s);
 }
 
@@ -505,6 +532,30 @@ static int check_aperture(struct parser *p, const struct uiommu_devcfg_dev *d,
 			    "aperture must start and end on %llu-byte page boundaries (last is "
 			    "inclusive)",
 			    (unsigned long long)mask + 1);
+	return 0;
+}
+
+/* The pinned pages are the first of the DMA window, whole 4 KiB pages. */
+static int check_pin(struct parser *p, const struct uiommu_devcfg_dev *d,
+		     const struct dev_pos *pos)
+{
+	const struct uiommu_devcfg_dma *dma = &d->dma;
+
+	if (!d->pin_pages)
+		return 0;
+	if (!d->mdev)
+		return fail(p, pos->pin, "pin= needs kind=mdev (only emulated devices pin)");
+	if (d->dmalog)
+		return fail(p, pos->pin, "pin= and dmalog=1 exclude each other (a pinning device "
+				       "does not track its writes)");
+	if (!dma->enabled)
+		return fail(p, pos->pin, "pin= needs dma= (the pages pinned are its window's)");
+	if (dma->start & (UIOMMU_DEVCFG_PIN_PAGE - 1))
+		return fail(p, pos->pin, "pin= needs a DMA window starting on a 4k page");
+	/* last is inclusive: compare with length - 1, which cannot overflow. */
+	if (d->pin_pages * UIOMMU_DEVCFG_PIN_PAGE - 1 > dma->last - dma->start)
+		return fail(p, pos->pin, "pin=%u pages do not fit in the DMA window",
+			    (unsigned int)d->pin_pages);
 	return 0;
 }
 
@@ -572,6 +623,8 @@ static int parse_device(struct parser *p, struct span dev, void *opaque)
 		ret = check_aperture(p, d, &st.pos);
 	if (!ret && (d->mdev || d->dmalog) && !d->has_group)
 		ret = fail(p, dev.s, "kind=mdev and dmalog=1 need group= (VFIO group devices only)");
+	if (!ret)
+		ret = check_pin(p, d, &st.pos);
 	if (!ret)
 		ret = check_group_format(p, cfg, d, dev.s);
 	if (!ret)

@@ -24,6 +24,9 @@
 #define UIOMMU_DEVCFG_MAX_PASID_LOG2 20
 /* VFIO group numbers: /dev/vfio/0 to /dev/vfio/65535. */
 #define UIOMMU_DEVCFG_MAX_GROUP 65535
+/* pin=: at most 256 MiB of 4 KiB pages pinned per device. */
+#define UIOMMU_DEVCFG_MAX_PIN 65536
+#define UIOMMU_DEVCFG_PIN_PAGE 4096ull
 /* Both page-table formats translate 48-bit IOVAs. */
 #define UIOMMU_DEVCFG_MAX_IOVA ((1ull << 48) - 1)
 
@@ -57,6 +60,7 @@ struct uiommu_devcfg_dev {
 	uint32_t group;
 	bool mdev;               /* kind=mdev: emulated, DMA through the container */
 	bool dmalog;             /* logs its own DMA writes (VFIO_DEVICE_FEATURE) */
+	uint32_t pin_pages;      /* pin=: pages pinned from dma.start (kind=mdev), 0: none */
 };
 
 struct uiommu_devcfg {
