@@ -14,7 +14,9 @@
  * [0, 0xffffffffff] minus the reserved [0xfee00000, 0xfeefffff], 4 KiB
  * pages, DMA logging, writing [0x100000, 0x2fffff] on its own while its
  * device fd is open; group 13 holds gpu0, mdev-like, writing [0x400000,
- * 0x4fffff] through the container; group 14 holds nolog0 (no DMA logging).
+ * 0x4fffff] through the container; group 14 holds nolog0 (no DMA logging);
+ * group 15 holds vgpu0, mdev-like, writing [0x400000, 0x41ffff] and keeping
+ * its first 16 pages pinned while its device fd is open.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +65,9 @@ static void check_err(long ret, int want, const char *expr, int line)
 #define VF0_LAST 0x2fffffull
 #define GPU_FIRST 0x400000ull
 #define GPU_LAST 0x4fffffull
+#define VGPU_FIRST 0x400000ull
+#define VGPU_LAST 0x41ffffull
+#define VGPU_PINNED 16ull
 
 static void sleep_ms(unsigned int ms)
 {
@@ -346,6 +351,102 @@ static void case_type1_mdev(void)
 	munmap(buf, MAP_LEN);
 }
 
+/* ---- a pinning mdev device ---- */
+
+static bool vgpu_pinned(uint64_t k)
+{
+	uint64_t iova = MAP_IOVA + k * PAGE;
+
+	return iova >= VGPU_FIRST && iova < VGPU_FIRST + VGPU_PINNED * PAGE;
+}
+
+/*
+ * One GET_BITMAP of the whole mapping, ORed into @seen: only the device's
+ * window is dirty, and its pinned pages are, in every report, when @pinned.
+ */
+static void vgpu_report(int c, uint64_t *bm, uint64_t *seen, bool pinned)
+{
+	memset(bm, 0, NPAGES / 8);
+	get_bitmap(c, MAP_IOVA, MAP_LEN, bm);
+	for (uint64_t k = 0; k < NPAGES; k++) {
+		uint64_t iova = MAP_IOVA + k * PAGE;
+
+		CHECK(!test_bit(bm, k) || (iova >= VGPU_FIRST && iova <= VGPU_LAST));
+		if (pinned && vgpu_pinned(k))
+			CHECK(test_bit(bm, k));
+	}
+	for (uint64_t w = 0; w < NPAGES / 64; w++)
+		seen[w] |= bm[w];
+}
+
+/* UNMAP with the bitmap while the device holds pins: its notifier unpins. */
+static void vgpu_unmap_pinned(int c, uint64_t *bm)
+{
+	struct vfio_iommu_type1_dma_unmap *u = calloc(1, sizeof(*u) + sizeof(struct vfio_bitmap));
+	struct vfio_bitmap *ub = (void *)u->data;
+
+	CHECK(u);
+	memset(bm, 0, NPAGES / 8);
+	u->argsz = sizeof(*u) + sizeof(*ub);
+	u->flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+	u->iova = MAP_IOVA;
+	u->size = MAP_LEN;
+	*ub = (struct vfio_bitmap){ .pgsize = PAGE, .size = NPAGES / 8, .data = (__u64 *)bm };
+	CHECK(ioctl(c, VFIO_IOMMU_UNMAP_DMA, u) == 0);
+	CHECK(u->size == MAP_LEN);
+	for (uint64_t k = 0; k < NPAGES; k++)
+		if (vgpu_pinned(k))
+			CHECK(test_bit(bm, k));
+	free(u);
+}
+
+/*
+ * A device that pins what it uses (pin=16): the pinned pages are dirty in
+ * every report while pinned and once more after, UNMAP goes through its
+ * unmap notifier, and everything it wrote is reported.
+ */
+static void case_type1_mdev_pin(void)
+{
+	int c = open_container(), g = open_group(15, c), dev;
+	uint64_t *bm = calloc(NPAGES / 64, 8), *seen = calloc(NPAGES / 64, 8);
+	char *buf = map_buffer(MAP_LEN);
+
+	CHECK(bm && seen);
+	CHECK(ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) == 0);
+	/* Opened before anything is mapped: it pins once the memory is there. */
+	dev = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "vgpu0");
+	CHECK(dev >= 0);
+	map_dma(c, buf, MAP_IOVA, MAP_LEN);
+	dirty_ctl(c, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+	sleep_ms(200);
+	for (int i = 0; i < 3; i++) /* back to back: rw writes cannot fill every pinned page */
+		vgpu_report(c, bm, seen, true);
+	vgpu_unmap_pinned(c, bm);
+	/* Mapped again: pins come back; from here on, only the device writes. */
+	memset(buf, 0, MAP_LEN);
+	memset(seen, 0, NPAGES / 8);
+	map_dma(c, buf, MAP_IOVA, MAP_LEN);
+	sleep_ms(200);
+	for (int i = 0; i < 2; i++)
+		vgpu_report(c, bm, seen, true);
+	CHECK(close(dev) == 0); /* DMA stops, then the pins go */
+	vgpu_report(c, bm, seen, true); /* unpinned pages: reported once more */
+	vgpu_report(c, bm, seen, false);
+	for (uint64_t w = 0; w < NPAGES / 64; w++)
+		CHECK(bm[w] == 0);
+	for (uint64_t k = 0; k < NPAGES; k++) {
+		/* It wrote into its pinned pages, and no write went unreported. */
+		if (vgpu_pinned(k))
+			CHECK(page_written(buf, k));
+		if (page_written(buf, k))
+			CHECK(test_bit(seen, k));
+	}
+	CHECK(close(g) == 0 && close(c) == 0);
+	free(seen);
+	free(bm);
+	munmap(buf, MAP_LEN);
+}
+
 /* close, dup and the kernel's file rules. */
 static void case_type1_files(void)
 {
@@ -394,6 +495,7 @@ static const struct {
 } cases[] = {
 	{ "type1_vmm", case_type1_vmm },
 	{ "type1_mdev", case_type1_mdev },
+	{ "type1_mdev_pin", case_type1_mdev_pin },
 	{ "type1_files", case_type1_files },
 };
 

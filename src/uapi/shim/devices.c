@@ -13,6 +13,7 @@
  * Devices with group=N are put behind VFIO group N instead (a uiommu_vfio
  * group, emulated when all its devices are kind=mdev), served as /dev/vfio/N
  * by vfio_group.c; they have no cdev. Groups live as long as the process.
+ * A kind=mdev device's unmap notifier drops the pins of pin=N (pins.c).
  *
  * When UIOMMU_DEVICES is unset the shim leaves /dev/vfio/ to the real
  * system; when it is set (even empty) the shim owns /dev/vfio/vfio,
@@ -43,12 +44,12 @@ static struct {
 	struct shim_vgroup vgroup[UIOMMU_DEVCFG_MAX_DEVICES];
 } reg = { .once = PTHREAD_ONCE_INIT };
 
-/* kind=mdev devices of the shim pin nothing: nothing to drop at unmap. */
+/* The unmap notifier of kind=mdev devices: only pin=N devices have pins to drop. */
 static void mdev_dma_unmap(void *opaque, uint64_t iova, uint64_t length)
 {
-	(void)opaque;
-	(void)iova;
-	(void)length;
+	struct shim_vdev *v = opaque;
+
+	uiommu__shim_pins_unmap(&v->pins, iova, length);
 }
 
 static const struct uiommu_vfio_emudev_ops mdev_ops = { .dma_unmap = mdev_dma_unmap };
@@ -95,6 +96,8 @@ static int group_add_device(struct shim_vdev *v)
 		ret = uiommu_vfio_group_add_emudev(vg->g, v->cfg->name, &mdev_ops, v, &v->emu);
 	else
 		ret = uiommu_vfio_group_add_hwdev(vg->g, v->cfg->name, v->hw);
+	if (!ret && v->cfg->pin_pages)
+		ret = uiommu__shim_pins_init(&v->pins, v->emu, v->cfg);
 	if (ret)
 		return ret;
 	v->vg = vg;
@@ -131,6 +134,7 @@ static int groups_create(void)
 static void devices_destroy(size_t nr)
 {
 	for (size_t i = 0; i < nr; i++) {
+		uiommu__shim_pins_fini(&reg.vdev[i].pins);
 		uiommu_hwdev_destroy(reg.vdev[i].hw);
 		pthread_mutex_destroy(&reg.vdev[i].lock);
 	}
@@ -221,19 +225,25 @@ static size_t fork_nr;
 void uiommu__shim_devices_fork_prepare(void)
 {
 	fork_nr = __atomic_load_n(&reg.nr, __ATOMIC_ACQUIRE);
-	for (size_t i = 0; i < fork_nr; i++)
+	/* A DMA thread may hold its pins lock: the child must not inherit it held. */
+	for (size_t i = 0; i < fork_nr; i++) {
 		pthread_mutex_lock(&reg.vdev[i].lock);
+		uiommu__shim_pins_lock(&reg.vdev[i].pins);
+	}
 }
 
 void uiommu__shim_devices_fork_parent(void)
 {
-	for (size_t i = fork_nr; i-- > 0;)
+	for (size_t i = fork_nr; i-- > 0;) {
+		uiommu__shim_pins_unlock(&reg.vdev[i].pins);
 		pthread_mutex_unlock(&reg.vdev[i].lock);
+	}
 }
 
 void uiommu__shim_devices_fork_child(void)
 {
 	for (size_t i = fork_nr; i-- > 0;) {
+		uiommu__shim_pins_unlock(&reg.vdev[i].pins);
 		uiommu__shim_dma_forget(&reg.vdev[i].dma);
 		pthread_mutex_unlock(&reg.vdev[i].lock);
 	}

@@ -125,6 +125,17 @@ struct shim_dma {
 	void *opaque;
 };
 
+/* The pins of a pin=N mdev device (pins.c). */
+struct shim_pins {
+	pthread_mutex_t lock;               /* protects everything below */
+	struct uiommu_vfio_emudev *emu;
+	uint64_t iova;                      /* first page: the DMA window's start */
+	uint32_t npages;
+	void **pages;                       /* host address while pinned, else NULL */
+	uint32_t nr_pinned;
+	uint64_t retry_ns;                  /* no pin attempt before (CLOCK_MONOTONIC) */
+};
+
 struct shim_vdev {
 	unsigned int index;                 /* N of /dev/vfio/devices/vfioN */
 	const struct uiommu_devcfg_dev *cfg;
@@ -141,6 +152,7 @@ struct shim_vdev {
 	struct uiommu_vfio_device *t1dev;
 	struct uiommu_vfio_emudev *emu;     /* kind=mdev */
 	unsigned int t1_opens;              /* open device fds; DMA runs while > 0 */
+	struct shim_pins pins;              /* pin=N (pages NULL without) */
 };
 
 /* A VFIO group of UIOMMU_DEVICES, /dev/vfio/<id>; lives as long as the process. */
@@ -177,5 +189,25 @@ int uiommu__shim_dma_start(struct shim_dma *dma, const struct uiommu_devcfg_dev 
 void uiommu__shim_dma_stop(struct shim_dma *dma);
 /* In a forked child: the thread does not exist there. */
 void uiommu__shim_dma_forget(struct shim_dma *dma);
+
+/* ---- pinning mdev devices (pins.c) ---- */
+
+/* For a device with pin_pages: 0 or -ENOMEM. fini is NULL-safe (no pins). */
+int uiommu__shim_pins_init(struct shim_pins *p, struct uiommu_vfio_emudev *emu,
+			   const struct uiommu_devcfg_dev *cfg);
+void uiommu__shim_pins_fini(struct shim_pins *p);
+/*
+ * The DMA thread writes [iova, iova + len): pins what is not pinned yet (when
+ * due), then writes into the pinned page. -ENOENT when the chunk is not in a
+ * pinned page (the caller writes through the container instead).
+ */
+int uiommu__shim_pins_write(struct shim_pins *p, uint64_t iova, const void *buf, size_t len);
+/* The unmap notifier: unpins every pinned page in [iova, iova + length). */
+void uiommu__shim_pins_unmap(struct shim_pins *p, uint64_t iova, uint64_t length);
+/* The last device fd closed (DMA stopped): unpins everything. */
+void uiommu__shim_pins_release(struct shim_pins *p);
+/* Fork support (no-ops without pins). */
+void uiommu__shim_pins_lock(struct shim_pins *p);
+void uiommu__shim_pins_unlock(struct shim_pins *p);
 
 #endif

@@ -30,7 +30,10 @@
  * least one of its device fds is open (it opens only in a container with an
  * IOMMU type, so its pages are mapped), through
  * uiommu_vfio_device_dma_write(): that records the write in the device's DMA
- * log, and a kind=mdev device writes through the container's rw path.
+ * log, and a kind=mdev device writes through the container's rw path. A
+ * kind=mdev device with pin=N keeps the first N pages of its window pinned
+ * meanwhile and writes those through its pins (pins.c); its last close
+ * unpins them.
  *
  * Locking: vg->lock protects a group's open flag and container file; it is
  * taken before the library's locks and never with the fd table's. File puts
@@ -158,21 +161,37 @@ static int group_dev_dma_write(void *opaque, uint64_t iova, const void *buf, siz
 	return uiommu_vfio_device_dma_write(opaque, iova, buf, len);
 }
 
+/* pin=N: into the pinned pages directly, elsewhere through the container. */
+static int pinned_dev_dma_write(void *opaque, uint64_t iova, const void *buf, size_t len)
+{
+	struct shim_vdev *v = opaque;
+	int ret = uiommu__shim_pins_write(&v->pins, iova, buf, len);
+
+	return ret == -ENOENT ? uiommu_vfio_device_dma_write(v->t1dev, iova, buf, len) : ret;
+}
+
 /* A device fd opened: its DMA starts with the first. */
 static void vdev_opened(struct shim_vdev *v)
 {
+	bool pins = v->cfg->pin_pages;
+
 	pthread_mutex_lock(&v->lock);
 	if (v->t1_opens++ == 0 &&
-	    uiommu__shim_dma_start(&v->dma, v->cfg, group_dev_dma_write, v->t1dev))
+	    uiommu__shim_dma_start(&v->dma, v->cfg,
+				   pins ? pinned_dev_dma_write : group_dev_dma_write,
+				   pins ? (void *)v : (void *)v->t1dev))
 		uiommu__shim_config_error("device %s: no DMA thread", v->cfg->name);
 	pthread_mutex_unlock(&v->lock);
 }
 
+/* The last device fd closed: DMA stops, then the pins go (the device is still open). */
 static void vdev_closed(struct shim_vdev *v)
 {
 	pthread_mutex_lock(&v->lock);
-	if (--v->t1_opens == 0)
+	if (--v->t1_opens == 0) {
 		uiommu__shim_dma_stop(&v->dma);
+		uiommu__shim_pins_release(&v->pins);
+	}
 	pthread_mutex_unlock(&v->lock);
 }
 
