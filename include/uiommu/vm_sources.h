@@ -148,7 +148,8 @@ struct uiommu_kvm_source_stats {
 	/*
 	 * kvm-ring: harvests that found entries may have been lost (every page
 	 * of the slot then reported): a full lap read at once, or, at a
-	 * ring-full exit, dirty entries the fetch index had not reached.
+	 * ring-full exit, dirty entries the fetch index had not reached; and
+	 * resets that failed part way (the slot then write-protected again).
 	 */
 	uint64_t overflows;
 	/*

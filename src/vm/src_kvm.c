@@ -87,6 +87,7 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -481,13 +482,49 @@ static uint64_t ring_harvest(struct kvm_src *ks, unsigned int v)
 	return n;
 }
 
+/*
+ * KVM_RESET_DIRTY_RINGS with every signal blocked. KVM (6.17 on) checks for
+ * a pending signal before each entry and returns -EINTR at once, and the
+ * entries it had already taken into the batch in hand are then never
+ * write-protected: their pages stay writable and the guest's next writes to
+ * them reach no ring, a loss no later harvest can see. The vCPU threads,
+ * which reset from uiommu_kvm_ring_full(), are where the VM's kick signal
+ * lands, so this happened whenever a pause met a ring-full exit; a blocked
+ * signal is not pending to KVM's check.
+ */
+static int ring_reset_ioctl(struct kvm_src *ks)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = vm_ioctl(ks, KVM_RESET_DIRTY_RINGS, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/*
+ * A reset failed part way, so pages harvested before it may still be
+ * writable: dirty logging off and on again write-protects the whole slot,
+ * and every page is reported, which covers whatever was written meanwhile.
+ */
+static void ring_reprotect(struct kvm_src *ks)
+{
+	slot_set_logging(ks, false);
+	slot_set_logging(ks, true);
+	ring_lost(ks, 0, "a reset failed part way, the slot is write-protected again");
+}
+
 static int ring_reset(struct kvm_src *ks)
 {
-	int rc = vm_ioctl(ks, KVM_RESET_DIRTY_RINGS, NULL);
+	int rc = ring_reset_ioctl(ks);
 
 	stat_add(&ks->st.resets, 1);
-	if (rc < 0)
+	if (rc < 0) {
 		uiommu__log(UIOMMU_LOG_ERR, "kvm-ring: KVM_RESET_DIRTY_RINGS failed (%d)", rc);
+		ring_reprotect(ks);
+	}
 	return rc < 0 ? rc : 0;
 }
 

@@ -15,6 +15,12 @@
  * would carry the reset index past the dirty index (the model records that
  * as a fatal error: a real KVM would keep the ring full for good).
  *
+ * A reset with an unblocked signal is recorded as an error too: KVM (6.17
+ * on) stops its walk with -EINTR when a signal is pending, and pages of the
+ * entries it had taken by then stay writable, so their next writes reach no
+ * ring. The source resets from vCPU threads, where the VM's kick signal
+ * lands, and must block signals around the ioctl.
+ *
  * The source reaches the model through its ioctls (linked with
  * -Wl,--wrap=ioctl: KVM_RESET_DIRTY_RINGS and KVM_SET_USER_MEMORY_REGION on
  * the model's fd) and the ring memory itself. The model's vCPU keeps a
@@ -26,6 +32,7 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -56,6 +63,7 @@ struct model {
 	uint64_t written[WORDS];	   /* the guest-side write log (atomic ORs) */
 	uint64_t ring_full_exits;
 	bool wedged;
+	bool reset_interruptible; /* a reset ran with signals it could stop for */
 };
 
 static struct model m;
@@ -90,8 +98,14 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (fd != m.fd)
 		return __real_ioctl(fd, req, arg);
-	if (req == KVM_RESET_DIRTY_RINGS)
+	if (req == KVM_RESET_DIRTY_RINGS) {
+		sigset_t cur;
+
+		pthread_sigmask(SIG_BLOCK, NULL, &cur);
+		if (!sigismember(&cur, SIGRTMIN + 6) || !sigismember(&cur, SIGINT))
+			__atomic_store_n(&m.reset_interruptible, true, __ATOMIC_RELAXED);
 		model_reset();
+	}
 	return 0; /* KVM_SET_USER_MEMORY_REGION: logging on or off */
 }
 
@@ -215,6 +229,7 @@ static void window(struct fixture *f, bool overflow_allowed)
 	memset(f->got, 0, sizeof(f->got));
 	assert_false(m.overran);
 	assert_false(m.wedged);
+	assert_false(__atomic_load_n(&m.reset_interruptible, __ATOMIC_RELAXED));
 }
 
 static void test_model_ring_full_exits_keep_reports_exact(void **state)
