@@ -30,7 +30,8 @@ struct uiommu_machine_cfg {
 	const char *cpu_source;     /* kvm-log (default), kvm-clear-log, kvm-ring; soft: ignored */
 	uint32_t ring_entries;      /* kvm-ring: entries per vCPU ring (default 4096) */
 	uint64_t clear_chunk_pages; /* kvm-clear-log: 0 = the source's default */
-	bool incoming;              /* receiver: VM waits for restore, device for RESUMING */
+	bool incoming;              /* receiver: VM waits for restore, device for RESUMING;
+				     * its memory is faulted in at creation */
 	uint64_t seed;              /* device seed (travels with its state) */
 	struct uiommu_dmadev_workload dma; /* the device's workload once running */
 };
