@@ -190,8 +190,8 @@ static int device_feature(struct uiommu_vfio_device *d, char *arg)
 	}
 }
 
-/* No regions and no IRQs. */
-static int device_get_info(void *arg)
+/* VFIO_DEVICE_GET_INFO of a device that only DMAs: no regions and no IRQs. */
+int vfio_device_get_info_dma_only(void *arg)
 {
 	const size_t minsz = offsetofend(struct vfio_device_info, num_irqs);
 	struct vfio_device_info info;
@@ -217,7 +217,7 @@ UIOMMU_EXPORT long uiommu_vfio_device_ioctl(struct uiommu_vfio_group *g, int fd,
 	case VFIO_DEVICE_FEATURE:
 		return device_feature(d, arg);
 	case VFIO_DEVICE_GET_INFO:
-		return device_get_info(arg);
+		return vfio_device_get_info_dma_only(arg);
 	default:
 		return -ENOTTY;
 	}

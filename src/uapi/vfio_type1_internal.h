@@ -220,4 +220,7 @@ void vt1_notify_unmap(struct uiommu_vfio_container *c, uint64_t iova, uint64_t l
 int vt1_fd_open(void);
 void vt1_fd_close(int fd);
 
+/* VFIO_DEVICE_GET_INFO of a device that only DMAs (no regions, no IRQs). */
+int vfio_device_get_info_dma_only(void *arg);
+
 #endif

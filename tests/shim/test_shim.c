@@ -41,38 +41,9 @@
 #include "uapi/iommufd_test.h"
 #include "uapi/shim/vfio_cdev.h"
 
+#include "shim_check.h"
+
 /* Fails the case with where and why; a function so that callers stay straight-line. */
-static void check(bool ok, const char *expr, int line)
-{
-	int err = errno;
-
-	if (!ok) {
-		fprintf(stderr, "%s:%d: check failed: %s (errno %d: %s)\n", __FILE__, line, expr, err,
-			strerror(err));
-		exit(1);
-	}
-}
-
-/* @ret (with the errno it left) must be -1 with errno @want. */
-static void check_err(long ret, int want, const char *expr, int line)
-{
-	int err = errno;
-
-	if (ret != -1 || err != want) {
-		fprintf(stderr, "%s:%d: %s: got %ld errno %d (%s), want errno %d (%s)\n", __FILE__,
-			line, expr, ret, err, strerror(err), want, strerror(want));
-		exit(1);
-	}
-}
-
-#define CHECK(cond) check(!!(cond), #cond, __LINE__)
-/* @expr must fail with errno @err. */
-#define CHECK_ERR(expr, err) check_err((errno = 0, (long)(expr)), (err), #expr, __LINE__)
-
-#define PAGE 4096ull
-#define MAP_IOVA 0x100000ull
-#define MAP_LEN (8ull << 20)
-
 /* ---- small wrappers over the uAPI ---- */
 
 static int open_iommufd(void)

@@ -32,34 +32,8 @@
 
 #include <linux/vfio.h>
 
-static void check(bool ok, const char *expr, int line)
-{
-	int err = errno;
+#include "shim_check.h"
 
-	if (!ok) {
-		fprintf(stderr, "%s:%d: check failed: %s (errno %d: %s)\n", __FILE__, line, expr, err,
-			strerror(err));
-		exit(1);
-	}
-}
-
-static void check_err(long ret, int want, const char *expr, int line)
-{
-	int err = errno;
-
-	if (ret != -1 || err != want) {
-		fprintf(stderr, "%s:%d: %s: got %ld errno %d (%s), want errno %d (%s)\n", __FILE__,
-			line, expr, ret, err, strerror(err), want, strerror(want));
-		exit(1);
-	}
-}
-
-#define CHECK(cond) check(!!(cond), #cond, __LINE__)
-#define CHECK_ERR(expr, err) check_err((errno = 0, (long)(expr)), (err), #expr, __LINE__)
-
-#define PAGE 4096ull
-#define MAP_IOVA 0x100000ull
-#define MAP_LEN (8ull << 20)
 #define NPAGES (MAP_LEN / PAGE)
 #define VF0_FIRST 0x100000ull
 #define VF0_LAST 0x2fffffull

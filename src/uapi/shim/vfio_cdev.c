@@ -37,6 +37,7 @@
 #include "core/core_internal.h"
 #include "uapi/shim/shim_internal.h"
 #include "uapi/shim/vfio_cdev.h"
+#include "uapi/vfio_type1_internal.h"
 
 /* The context of iommufd @fd, with a reference: 0, -EBADF or -EBADFD. */
 static int ctx_from_fd(int fd, struct uiommu_ctx **out)
@@ -164,22 +165,6 @@ static long vdev_detach(struct shim_file *f, void *arg)
 	return 0;
 }
 
-/* No regions and no IRQs: the device exists only to DMA. */
-static long vdev_get_info(void *arg)
-{
-	const size_t minsz = offsetof(struct vfio_device_info, num_irqs) + sizeof(__u32);
-	struct vfio_device_info info;
-
-	if (uiommu__copy_from_user(&info, arg, minsz))
-		return -EFAULT;
-	if (info.argsz < minsz)
-		return -EINVAL;
-	info.flags = 0;
-	info.num_regions = 0;
-	info.num_irqs = 0;
-	return uiommu__copy_to_user(arg, &info, minsz) ? -EFAULT : 0;
-}
-
 long uiommu__shim_vdev_ioctl(struct shim_file *f, unsigned long request, void *arg)
 {
 	/* The kernel's ioctl command is an unsigned int; higher bits are ignored. */
@@ -195,7 +180,7 @@ long uiommu__shim_vdev_ioctl(struct shim_file *f, unsigned long request, void *a
 	case VFIO_DEVICE_DETACH_IOMMUFD_PT:
 		return vdev_detach(f, arg);
 	case VFIO_DEVICE_GET_INFO:
-		return vdev_get_info(arg);
+		return vfio_device_get_info_dma_only(arg);
 	default:
 		return -ENOTTY;
 	}
