@@ -265,6 +265,16 @@ UIOMMU_EXPORT int uiommu_vfio_pin_pages(struct uiommu_vfio_emudev *dev, uint64_t
 UIOMMU_EXPORT void uiommu_vfio_unpin_pages(struct uiommu_vfio_emudev *dev, uint64_t iova,
 					   int npage);
 /**
+ * uiommu_vfio_count_pinned() - Pages pinned by emulated devices in
+ * [@iova, @iova + @size), each counted once however many pins it has: the
+ * pages every GET_BITMAP reports dirty while they stay pinned (the kernel's
+ * "pinned pages are always dirty"), which a VMM resends every round.
+ * Return: 0 with *@pages (0 before SET_IOMMU), or -EINVAL (size 0, the
+ * range wraps).
+ */
+UIOMMU_EXPORT int uiommu_vfio_count_pinned(struct uiommu_vfio_container *c, uint64_t iova,
+					   uint64_t size, uint64_t *pages);
+/**
  * uiommu_vfio_dma_rw() - Copy between @data and [@iova, @iova + @len) through
  * the container, as vfio_dma_rw. Writes set dirty bits (reported once).
  * Return: 0, -EINVAL (no data, len 0, not in a container, a hole), -ENOTTY,

@@ -233,6 +233,31 @@ UIOMMU_EXPORT void uiommu_vfio_unpin_pages(struct uiommu_vfio_emudev *dev, uint6
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Pin records are per page, so counting the nodes in range counts pages. */
+static uint64_t count_pinned_locked(struct uiommu_vfio_container *c, uint64_t iova, uint64_t last)
+{
+	struct uiommu_itree_node *n;
+	uint64_t count = 0;
+
+	for (struct vt1_dma *d = vt1_dma_first(c, iova, last); d; d = vt1_dma_next(d, iova, last))
+		uiommu_itree_for_each_overlap(n, &d->pins, iova, last)
+			count++;
+	return count;
+}
+
+UIOMMU_EXPORT int uiommu_vfio_count_pinned(struct uiommu_vfio_container *c, uint64_t iova,
+					   uint64_t size, uint64_t *pages)
+{
+	uint64_t last;
+
+	if (!size || uiommu_check_add_overflow(iova, size - 1, &last))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	*pages = c->type ? count_pinned_locked(c, iova, last) : 0;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 /* ---- rw ---- */
 
 /* One entry's part of an rw; *done = bytes copied. */

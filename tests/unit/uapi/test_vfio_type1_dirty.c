@@ -111,6 +111,27 @@ static void test_pinned_and_rw(void **state)
 	vt1_free(t);
 }
 
+/* The pages every report will show while pinned: counted per page, not per pin. */
+static void test_count_pinned(void **state)
+{
+	struct vt1 *t = vt1_ready_emu();
+	uint64_t n = 99;
+
+	(void)state;
+	assert_int_equal(vt1_map_mem(t, 0, 0, 16 * PG), 0);
+	assert_int_equal(uiommu_vfio_count_pinned(t->c, 0, 16 * PG, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(vt1_pin(t, 2 * PG, 3, UIOMMU_PROT_READ), 3);
+	assert_int_equal(vt1_pin(t, 3 * PG, 1, UIOMMU_PROT_READ), 1);
+	assert_int_equal(uiommu_vfio_count_pinned(t->c, 0, 16 * PG, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(uiommu_vfio_count_pinned(t->c, 3 * PG, PG, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(uiommu_vfio_count_pinned(t->c, 0, 0, &n), -EINVAL);
+	assert_int_equal(uiommu_vfio_count_pinned(t->c, 2, UINT64_MAX, &n), -EINVAL);
+	vt1_free(t);
+}
+
 /* A pin by a device of an IOMMU-backed group puts it in pinned scope. */
 static void test_pinned_scope(void **state)
 {
@@ -342,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_get_bitmap_checks),
 		cmocka_unit_test(test_merge_adjacent_unaligned),
 		cmocka_unit_test(test_pinned_and_rw),
+		cmocka_unit_test(test_count_pinned),
 		cmocka_unit_test(test_pinned_scope),
 		cmocka_unit_test(test_detach_marks_all),
 		cmocka_unit_test(test_new_mapping_starts_clean),
