@@ -64,7 +64,8 @@ struct uiommu_dirty_source_ops {
 
 struct uiommu_dirty_source {
 	const struct uiommu_dirty_source_ops *ops;
-	const char *name;   /* "kvm-log", "kvm-clear-log", "kvm-ring", "iommu", "vmm", "soft" */
+	const char *name;   /* "kvm-log", "kvm-clear-log", "kvm-ring", "iommu", "vfio", "vmm",
+			     * "soft" */
 	uint64_t npages;    /* guest pages covered, from page 0 */
 	bool started;       /* written by the wrappers only */
 };

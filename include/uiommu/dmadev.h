@@ -15,6 +15,26 @@
  * HWPT_SET_DIRTY_TRACKING and HWPT_GET_DIRTY_BITMAP on uiommu_dmadev_ctx()
  * and uiommu_dmadev_hwpt_id().
  *
+ * Alternatively (cfg.vfio) the device is set up the way a VMM sets it up
+ * with a VFIO type1 container: its group joins the container, the
+ * container gets TYPE1v2 (when it has no type yet) and all guest RAM is
+ * mapped with MAP_DMA at IOVA = GPA. Dirty tracking is then the
+ * container's (VFIO_IOMMU_DIRTY_PAGES, the "vfio" source). Two kinds of
+ * device exist there:
+ *  - DMA: an IOMMU-backed group whose device DMAs through the IOMMU, as
+ *    with iommufd. The kernel cannot see what it writes: while it is
+ *    attached, type1 reports every mapped page dirty on every query (the
+ *    all-dirty rule), unless the container has the IOMMU_DIRTY opt-in;
+ *  - MDEV: an emulated (mdev-like) group: the device has no IOMMU and
+ *    tracks nothing. It pins a working set, the first pin_pages pages of
+ *    its region (its rings), through the container's pinning API at
+ *    creation, writes those pages through the pins (host addresses, as a
+ *    vendor driver does) and everything else with uiommu_vfio_dma_rw. Type1
+ *    reports the pinned pages dirty in every query while they are pinned,
+ *    and rw writes once. The pins go when the device goes, or when the
+ *    mapping under them is unmapped (the container's unmap notifier).
+ * The migration state, its stream and verification are the same for all.
+ *
  * Layout of the DMA region: the network ring (2 KiB buffers) first, then the
  * block area (4 KiB pages). Patterns: "net" writes 1500-byte packets into
  * the ring buffers one after the other, wrapping; "block" writes 4-64 KiB at
@@ -86,6 +106,16 @@ struct uiommu_dmadev_workload {
 	uint64_t rate_bytes_per_sec; /* 0: as fast as possible */
 };
 
+enum uiommu_dmadev_kind {
+	UIOMMU_DMADEV_KIND_DMA = 0,  /* behind an IOMMU: DMA through its page table */
+	UIOMMU_DMADEV_KIND_MDEV = 1, /* no IOMMU: pins its working set (needs cfg.vfio) */
+};
+
+/* Pages an MDEV device pins when cfg.pin_pages is 0 (1 MiB: its rings). */
+#define UIOMMU_DMADEV_PIN_DEFAULT 256u
+
+struct uiommu_vfio_container;
+
 struct uiommu_dmadev_cfg {
 	void *mem;          /* guest RAM: GPA 0 here; page aligned */
 	uint64_t mem_bytes; /* multiple of 4 KiB */
@@ -106,6 +136,14 @@ struct uiommu_dmadev_cfg {
 	 * format, 4 KiB pages only (so dirty reports are exact to the page), no
 	 * reserved region, dirty tracking. name is ignored. */
 	const struct uiommu_hwdev_cfg *hw;
+	/* Set up behind this VFIO type1 container instead of iommufd (ctx is
+	 * then ignored): the container is the caller's and outlives the
+	 * device; it must hold no mapping of guest RAM yet. */
+	struct uiommu_vfio_container *vfio;
+	enum uiommu_dmadev_kind kind;
+	/* MDEV: pages pinned from the start of the DMA region; 0 means
+	 * UIOMMU_DMADEV_PIN_DEFAULT (capped at the region). */
+	uint64_t pin_pages;
 };
 
 /**
@@ -113,7 +151,8 @@ struct uiommu_dmadev_cfg {
  * @cfg: copied; @cfg->mem must stay mapped until destroy
  * @out: the device, RUNNING with @cfg->workload
  *
- * Return: 0; -EINVAL (bad geometry or workload); -EOPNOTSUPP (the IOMMU cannot
+ * Return: 0; -EINVAL (bad geometry or workload; MDEV without a container;
+ * more pins than the region has pages); -EOPNOTSUPP (the IOMMU cannot
  * track dirty pages); any error of the set-up ioctls (e.g. -EFAULT when guest
  * RAM is not mapped, -EINVAL when a reserved region of @cfg->hw meets guest
  * RAM); -ENOMEM; -EAGAIN (no thread). On error everything done is
@@ -124,12 +163,16 @@ UIOMMU_EXPORT int uiommu_dmadev_create(const struct uiommu_dmadev_cfg *cfg,
 /* Stops the thread and undoes the whole set-up. NULL-safe; cannot fail. */
 UIOMMU_EXPORT void uiommu_dmadev_destroy(struct uiommu_dmadev *dev);
 
-/* What the "iommu" dirty source needs: the context and the dirty-tracking HWPT. */
+/* What the "iommu" dirty source needs: the context and the dirty-tracking HWPT
+ * (NULL and 0 for a device set up behind a type1 container). */
 UIOMMU_EXPORT struct uiommu_ctx *uiommu_dmadev_ctx(struct uiommu_dmadev *dev);
 UIOMMU_EXPORT uint32_t uiommu_dmadev_hwpt_id(struct uiommu_dmadev *dev);
 UIOMMU_EXPORT uint32_t uiommu_dmadev_ioas_id(struct uiommu_dmadev *dev);
 UIOMMU_EXPORT uint32_t uiommu_dmadev_dev_id(struct uiommu_dmadev *dev);
 UIOMMU_EXPORT struct uiommu_hwdev *uiommu_dmadev_hwdev(struct uiommu_dmadev *dev);
+/* MDEV: [gpa, gpa + pages * 4 KiB) is the pinned working set; 0 pages otherwise. */
+UIOMMU_EXPORT void uiommu_dmadev_pinned(struct uiommu_dmadev *dev, uint64_t *gpa,
+					uint64_t *pages);
 
 /* [gpa, gpa + bytes) of the network ring and of the block area. */
 struct uiommu_dmadev_layout {

@@ -39,6 +39,11 @@
  *                   IOMMU_HWPT_GET_DIRTY_BITMAP over IOVA [0, npages * 4 KiB) at
  *                   4 KiB, i.e. a device whose IOVA is the guest physical
  *                   address (the VMM's passthrough set-up).
+ *  "vfio"           a VFIO type1 container's dirty pages (the legacy VFIO
+ *                   back end): VFIO_IOMMU_DIRTY_PAGES START, GET_BITMAP over
+ *                   IOVA [0, npages * 4 KiB) at 4 KiB, STOP, with the
+ *                   kernel's rules (pinned pages always dirty; the all-dirty
+ *                   rule for IOMMU-backed devices).
  *  "vmm", "soft"    software logs (uiommu_dirty_log_source_create()).
  *
  * Pairing: no KVM source sees writes the VMM makes to guest RAM through its
@@ -177,6 +182,26 @@ UIOMMU_EXPORT int uiommu_kvm_source_get_stats(struct uiommu_dirty_source *src,
  */
 UIOMMU_EXPORT int uiommu_iommu_source_create(struct uiommu_ctx *ctx, uint32_t hwpt_id,
 					     uint64_t npages, struct uiommu_dirty_source **out);
+
+struct uiommu_vfio_container;
+
+/**
+ * uiommu_vfio_source_create() - A "vfio" source over a VFIO type1 container.
+ * @c: the container (the caller's; it must outlive the source), guest RAM
+ *     mapped at IOVA = GPA
+ * @npages: guest pages covered, IOVA [0, npages * 4 KiB)
+ *
+ * start is VFIO_IOMMU_DIRTY_PAGES START (after checking that the
+ * container's smallest page is 4 KiB: -EOPNOTSUPP otherwise), collect one
+ * GET_BITMAP (read and clear) of the whole range at 4 KiB, stop is STOP.
+ * What it reports follows the kernel's type1 rules: pinned pages in every
+ * collect, rw writes once, every mapped page in every collect while an
+ * IOMMU-backed group outside pinned scope is attached (unless the container
+ * has UIOMMU_VFIO_OPT_IOMMU_DIRTY).
+ * Return: 0; -EINVAL (NULL container, npages 0 or too large); -ENOMEM.
+ */
+UIOMMU_EXPORT int uiommu_vfio_source_create(struct uiommu_vfio_container *c, uint64_t npages,
+					    struct uiommu_dirty_source **out);
 
 /**
  * uiommu_dirty_log_write() - A uiommu_vm_write_fn that marks a software log.

@@ -6,7 +6,8 @@
  *
  * A device is guest RAM (host pointer, bytes; GPA 0 at the pointer), a DMA
  * region inside it split into the network ring and the block area, the
- * iommufd objects of its set-up (dmadev_setup.c), a device thread
+ * iommufd objects of its set-up (dmadev_setup.c; or the type1 group and
+ * pins of dmadev_type1.c), a device thread
  * (dmadev_thread.c), its migration state (dmadev_fsm.c) and the log of the
  * guest pages it wrote: one bit per 4 KiB page of guest RAM, set atomically
  * after each write completes, taken and cleared a word at a time with an
@@ -62,7 +63,21 @@ static int cfg_check(const struct uiommu_dmadev_cfg *cfg)
 		return -EINVAL;
 	if (!aligned(ring) || !ring || ring > cfg->dma_bytes - UIOMMU_DMADEV_BLOCK_MAX)
 		return -EINVAL;
+	if ((unsigned int)cfg->kind > UIOMMU_DMADEV_KIND_MDEV ||
+	    (cfg->kind == UIOMMU_DMADEV_KIND_MDEV && !cfg->vfio) ||
+	    cfg->pin_pages > cfg->dma_bytes / DMADEV_PAGE)
+		return -EINVAL;
 	return workload_check(&cfg->workload);
+}
+
+/* MDEV: the working set pinned from the start of the region (its rings first). */
+static uint64_t pin_pages_of(const struct uiommu_dmadev_cfg *cfg)
+{
+	if (cfg->kind != UIOMMU_DMADEV_KIND_MDEV)
+		return 0;
+	if (cfg->pin_pages)
+		return cfg->pin_pages;
+	return u64_min(UIOMMU_DMADEV_PIN_DEFAULT, cfg->dma_bytes / DMADEV_PAGE);
 }
 
 static uint64_t pick_seed(const struct uiommu_dmadev *d)
@@ -85,6 +100,9 @@ static void geometry_init(struct uiommu_dmadev *d, const struct uiommu_dmadev_cf
 	d->nslots = d->ident.ring_bytes / DMADEV_SLOT;
 	d->block_gpa = cfg->dma_gpa + d->ident.ring_bytes;
 	d->block_pages = (cfg->dma_bytes - d->ident.ring_bytes) / DMADEV_PAGE;
+	d->kind = cfg->kind;
+	d->pin_gpa = cfg->dma_gpa;
+	d->pin_pages = pin_pages_of(cfg);
 	d->run.pattern = cfg->workload.pattern;
 	d->run.rate_bps = cfg->workload.rate_bytes_per_sec;
 	d->state = DMADEV_STATE_RUNNING;
@@ -129,6 +147,20 @@ static int buffers_alloc(struct uiommu_dmadev *d, uint64_t mem_bytes)
 	return d->log && d->scratch && d->stage ? 0 : -ENOMEM;
 }
 
+/* Through iommufd, or behind a type1 container. */
+static int iommu_setup(struct uiommu_dmadev *d, const struct uiommu_dmadev_cfg *cfg)
+{
+	return cfg->vfio ? dmadev_type1_setup(d, cfg) : dmadev_iommu_setup(d, cfg);
+}
+
+static void iommu_teardown(struct uiommu_dmadev *d)
+{
+	if (d->vfio)
+		dmadev_type1_teardown(d);
+	else
+		dmadev_iommu_teardown(d);
+}
+
 UIOMMU_EXPORT int uiommu_dmadev_create(const struct uiommu_dmadev_cfg *cfg,
 				       struct uiommu_dmadev **out)
 {
@@ -145,7 +177,7 @@ UIOMMU_EXPORT int uiommu_dmadev_create(const struct uiommu_dmadev_cfg *cfg,
 		goto err_free;
 	geometry_init(d, cfg);
 	sync_init(d);
-	ret = dmadev_iommu_setup(d, cfg);
+	ret = iommu_setup(d, cfg);
 	if (ret)
 		goto err_sync_fini;
 	ret = dmadev_thread_start(d);
@@ -155,7 +187,7 @@ UIOMMU_EXPORT int uiommu_dmadev_create(const struct uiommu_dmadev_cfg *cfg,
 	return 0;
 
 err_teardown:
-	dmadev_iommu_teardown(d);
+	iommu_teardown(d);
 err_sync_fini:
 	sync_fini(d);
 err_free:
@@ -169,7 +201,7 @@ UIOMMU_EXPORT void uiommu_dmadev_destroy(struct uiommu_dmadev *d)
 		return;
 	dmadev_thread_stop(d);
 	dmadev_sessions_drop(d);
-	dmadev_iommu_teardown(d);
+	iommu_teardown(d);
 	sync_fini(d);
 	buffers_free(d);
 }
@@ -197,6 +229,12 @@ UIOMMU_EXPORT uint32_t uiommu_dmadev_dev_id(struct uiommu_dmadev *d)
 UIOMMU_EXPORT struct uiommu_hwdev *uiommu_dmadev_hwdev(struct uiommu_dmadev *d)
 {
 	return d->hw;
+}
+
+UIOMMU_EXPORT void uiommu_dmadev_pinned(struct uiommu_dmadev *d, uint64_t *gpa, uint64_t *pages)
+{
+	*gpa = d->pin_gpa;
+	*pages = __atomic_load_n(&d->pinned, __ATOMIC_ACQUIRE) ? d->pin_pages : 0;
 }
 
 UIOMMU_EXPORT void uiommu_dmadev_layout(struct uiommu_dmadev *d,

@@ -158,6 +158,16 @@ struct uiommu_dmadev {
 	struct uiommu_hwdev *hw;
 	struct uiommu_device *dma;
 	uint32_t ioas_id, dev_id, hwpt_id;
+	/* The type1 set-up (dmadev_type1.c), when cfg.vfio was given. */
+	enum uiommu_dmadev_kind kind;
+	struct uiommu_vfio_container *vfio;
+	struct uiommu_vfio_group *group;
+	struct uiommu_vfio_emudev *emu;
+	void **pins;            /* MDEV: host address of each pinned page */
+	uint64_t pin_gpa, pin_pages;
+	int pinned;             /* atomic: the working set is pinned */
+	/* How a DMA write reaches guest memory: the IOMMU, or pins and rw. */
+	int (*write)(struct uiommu_dmadev *d, uint64_t gpa, const void *buf, uint64_t len);
 	uint64_t *log; /* guest pages written; atomic words */
 	uint64_t log_words;
 	uint8_t *scratch; /* the device thread's write buffer */
@@ -196,6 +206,14 @@ void dmadev_enter_state(struct uiommu_dmadev *d, enum vfio_device_mig_state stat
 /* dmadev_setup.c: the iommufd set-up and its undo. */
 int dmadev_iommu_setup(struct uiommu_dmadev *d, const struct uiommu_dmadev_cfg *cfg);
 void dmadev_iommu_teardown(struct uiommu_dmadev *d);
+/* The IOMMU in front of the device: @hw, or the default (x86, 4 KiB, dirty). */
+void dmadev_hwdev_cfg(const struct uiommu_hwdev_cfg *hw, struct uiommu_hwdev_cfg *out);
+/* A DMA write through the hwdev's DMA master (the IOMMU's page table). */
+int dmadev_write_iommu(struct uiommu_dmadev *d, uint64_t gpa, const void *buf, uint64_t len);
+
+/* dmadev_type1.c: the set-up behind a VFIO type1 container and its undo. */
+int dmadev_type1_setup(struct uiommu_dmadev *d, const struct uiommu_dmadev_cfg *cfg);
+void dmadev_type1_teardown(struct uiommu_dmadev *d);
 
 /* dmadev_fsm.c: drops the sessions (destroy, reset). Under fsm_lock. */
 void dmadev_sessions_drop(struct uiommu_dmadev *d);

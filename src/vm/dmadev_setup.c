@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 
+#include <uiommu/iommu.h>
 #include <uiommu/iommufd.h>
 #include <uiommu/uapi/iommufd.h>
 
@@ -57,18 +58,29 @@ static int ioas_alloc(struct uiommu_dmadev *d)
 }
 
 /* The default IOMMU: x86, 4 KiB pages only so that dirty reports are exact. */
-static int hwdev_bind(struct uiommu_dmadev *d, const struct uiommu_hwdev_cfg *hw)
+void dmadev_hwdev_cfg(const struct uiommu_hwdev_cfg *hw, struct uiommu_hwdev_cfg *out)
 {
-	struct uiommu_hwdev_cfg cfg = {
+	*out = (struct uiommu_hwdev_cfg){
 		.format = UIOMMU_PT_X86,
 		.pgsize_bitmap = DMADEV_PAGE,
 		.dirty_tracking = true,
 	};
+	if (hw)
+		*out = *hw;
+	out->name = "dmadev";
+}
+
+int dmadev_write_iommu(struct uiommu_dmadev *d, uint64_t gpa, const void *buf, uint64_t len)
+{
+	return uiommu_device_dma_write(d->dma, gpa, buf, len);
+}
+
+static int hwdev_bind(struct uiommu_dmadev *d, const struct uiommu_hwdev_cfg *hw)
+{
+	struct uiommu_hwdev_cfg cfg;
 	int ret;
 
-	if (hw)
-		cfg = *hw;
-	cfg.name = "dmadev";
+	dmadev_hwdev_cfg(hw, &cfg);
 	ret = uiommu_hwdev_create(&cfg, &d->hw);
 	if (ret)
 		return ret;
@@ -170,6 +182,7 @@ int dmadev_iommu_setup(struct uiommu_dmadev *d, const struct uiommu_dmadev_cfg *
 	ret = map_ram(d);
 	if (ret)
 		goto err_detach;
+	d->write = dmadev_write_iommu;
 	return 0;
 
 err_detach:

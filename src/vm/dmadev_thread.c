@@ -3,7 +3,8 @@
  * The device thread of the emulated DMA device: plans each write from the
  * running state, builds its records, DMA-writes them through the emulated
  * IOMMU (uiommu_device_dma_write of the hwdev's DMA master, so the domain's
- * dirty bits are set), logs the pages, and paces itself.
+ * dirty bits are set; or, for a device behind a type1 container, whatever
+ * d->write does there), logs the pages, and paces itself.
  *
  * Locking: the device lock protects the state, the running state (struct
  * dmadev_run), the pace and the parked flag. The thread holds it except
@@ -193,7 +194,7 @@ static int do_write(struct uiommu_dmadev *d, const struct dmadev_write *w)
 	int rc;
 
 	dmadev_rec_build(d->scratch, w);
-	rc = uiommu_device_dma_write(d->dma, w->gpa, d->scratch, w->len);
+	rc = d->write(d, w->gpa, d->scratch, w->len);
 	if (!rc)
 		uiommu_bitmap_set_range_atomic(d->log, w->gpa / DMADEV_PAGE,
 					       (w->gpa + w->len - 1) / DMADEV_PAGE);
