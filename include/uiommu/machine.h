@@ -6,8 +6,20 @@
  * the pair in one round:
  *  - the vCPU source: "kvm-log", "kvm-clear-log" or "kvm-ring" on KVM,
  *    "soft" with software vCPUs;
- *  - "iommu": the device's dirty bits, through HWPT_GET_DIRTY_BITMAP;
+ *  - the device's source: "iommu", its dirty bits through
+ *    HWPT_GET_DIRTY_BITMAP, when the device is set up through iommufd (the
+ *    default); or "vfio", VFIO_IOMMU_DIRTY_PAGES GET_BITMAP, when it is set
+ *    up behind a VFIO type1 container (iommu = VFIO_TYPE1);
  *  - "vmm": writes the VMM itself makes to guest RAM (which no KVM log sees).
+ *
+ * With a type1 container the "vfio" source says what the kernel's type1
+ * would say, not what was written: a DMA device (IOMMU-backed, not in
+ * pinned scope) makes it report every mapped page, i.e. all guest RAM, in
+ * every round (the all-dirty rule) unless type1_iommu_dirty turns on the
+ * UIOMMU_VFIO_OPT_IOMMU_DIRTY opt-in; an MDEV device (pins its working set)
+ * makes it report the pinned pages in every round while they are pinned.
+ * uiommu_machine_pinned_pages() and uiommu_machine_all_dirty() tell a
+ * migration what it will have to resend whatever the guest does.
  */
 #ifndef UIOMMU_MACHINE_H
 #define UIOMMU_MACHINE_H
@@ -22,6 +34,14 @@
 
 UIOMMU_BEGIN_DECLS
 
+/* How the passthrough device is set up, and so which source tracks it. */
+enum uiommu_machine_iommu {
+	UIOMMU_MACHINE_IOMMUFD = 0,    /* IOAS + DIRTY_TRACKING HWPT: the "iommu" source */
+	UIOMMU_MACHINE_VFIO_TYPE1 = 1, /* type1 container, MAP_DMA: the "vfio" source */
+};
+
+struct uiommu_vfio_container;
+
 struct uiommu_machine_cfg {
 	uint64_t mem_bytes;  /* guest RAM, multiple of 2 MiB */
 	uint64_t dma_bytes;  /* the device's region at the top of RAM; 0: no device */
@@ -34,6 +54,10 @@ struct uiommu_machine_cfg {
 				     * its memory is faulted in at creation */
 	uint64_t seed;              /* device seed (travels with its state) */
 	struct uiommu_dmadev_workload dma; /* the device's workload once running */
+	enum uiommu_machine_iommu iommu;    /* default IOMMUFD */
+	bool type1_iommu_dirty;     /* VFIO_TYPE1: the IOMMU_DIRTY opt-in (no all-dirty rule) */
+	enum uiommu_dmadev_kind device_kind; /* MDEV needs VFIO_TYPE1 */
+	uint64_t pin_pages;         /* MDEV: working set; 0 = UIOMMU_DMADEV_PIN_DEFAULT */
 };
 
 struct uiommu_machine {
@@ -41,12 +65,15 @@ struct uiommu_machine {
 	struct uiommu_vm *vm;
 	struct uiommu_dmadev *dev;                /* NULL without a device */
 	struct uiommu_kvm_ring_link ring_link;
-	struct uiommu_dirty_source *cpu, *iommu, *vmm;
+	struct uiommu_vfio_container *vfio;       /* VFIO_TYPE1 only */
+	struct uiommu_dirty_source *cpu, *iommu, *vmm; /* iommu: "iommu" or "vfio" */
 	struct uiommu_round *round;               /* every source above */
 	uint64_t npages;                          /* guest pages of RAM */
 	bool tracking;
 };
 
+/* 0; -EINVAL (no memory or vCPUs; MDEV or type1_iommu_dirty without
+ * VFIO_TYPE1; unknown iommu or kind); the errors of what it sets up. */
 UIOMMU_EXPORT int uiommu_machine_create(const struct uiommu_machine_cfg *cfg,
 					struct uiommu_machine **out);
 UIOMMU_EXPORT void uiommu_machine_destroy(struct uiommu_machine *m);
@@ -61,6 +88,15 @@ UIOMMU_EXPORT int uiommu_machine_run(struct uiommu_machine *m, const struct uiom
 UIOMMU_EXPORT int uiommu_machine_pause(struct uiommu_machine *m);
 UIOMMU_EXPORT int uiommu_machine_resume(struct uiommu_machine *m);
 UIOMMU_EXPORT int uiommu_machine_set_throttle(struct uiommu_machine *m, double fraction);
+
+/*
+ * Pages the type1 container reports dirty in every round because they are
+ * pinned (the device's working set): a migration resends them every round
+ * and once more at stop-copy. 0 without a type1 container.
+ */
+UIOMMU_EXPORT uint64_t uiommu_machine_pinned_pages(struct uiommu_machine *m);
+/* Does type1's all-dirty rule apply (every mapped page dirty in every round)? */
+UIOMMU_EXPORT bool uiommu_machine_all_dirty(const struct uiommu_machine *m);
 
 /* The VMM writes guest RAM: copies and reports the write to the vmm source. */
 UIOMMU_EXPORT void uiommu_machine_vmm_write(struct uiommu_machine *m, uint64_t gpa,

@@ -8,7 +8,10 @@
  * from its first one; KVM's ring link exists before the VM, because the VM's
  * ring_full callback points at it; the KVM source is created after the VM,
  * from the slot and rings the VM exposes; the device goes last, over the
- * VM's memory, and its "iommu" source over the device's HWPT.
+ * VM's memory, and its source over the device's HWPT ("iommu") or, with
+ * a type1 container, over the container ("vfio"). The container is the
+ * machine's (the VMM's): created before the device, whose group joins it,
+ * destroyed after the device left it.
  *
  * Tracking starts with the vmm and iommu sources and ends with the vCPU
  * source; stopping runs in reverse. A page written between two starts is
@@ -21,6 +24,7 @@
 #include <sys/mman.h>
 
 #include <uiommu/machine.h>
+#include <uiommu/vfio_type1.h>
 
 #include "core/core_internal.h"
 
@@ -108,6 +112,39 @@ static int create_cpu_source(struct uiommu_machine *m)
 	return uiommu_vm_source_create(cpu_source_name(&m->cfg), &sc, &m->cpu);
 }
 
+static bool type1(const struct uiommu_machine *m)
+{
+	return m->cfg.iommu == UIOMMU_MACHINE_VFIO_TYPE1;
+}
+
+static int check_cfg(const struct uiommu_machine_cfg *cfg)
+{
+	bool t1 = cfg->iommu == UIOMMU_MACHINE_VFIO_TYPE1;
+
+	if (!cfg->mem_bytes || !cfg->nr_vcpus)
+		return -EINVAL;
+	if ((unsigned int)cfg->iommu > UIOMMU_MACHINE_VFIO_TYPE1 ||
+	    (unsigned int)cfg->device_kind > UIOMMU_DMADEV_KIND_MDEV)
+		return -EINVAL;
+	if (!t1 && (cfg->type1_iommu_dirty || cfg->device_kind == UIOMMU_DMADEV_KIND_MDEV))
+		return -EINVAL;
+	return 0;
+}
+
+/* The device's dirty source: its HWPT's bits, or the container's bitmap. */
+static int create_device_source(struct uiommu_machine *m)
+{
+	int ret = 0;
+
+	if (!type1(m))
+		return uiommu_iommu_source_create(uiommu_dmadev_ctx(m->dev),
+						  uiommu_dmadev_hwpt_id(m->dev), m->npages,
+						  &m->iommu);
+	if (m->cfg.type1_iommu_dirty)
+		ret = uiommu_vfio_set_options(m->vfio, UIOMMU_VFIO_OPT_IOMMU_DIRTY);
+	return ret ? ret : uiommu_vfio_source_create(m->vfio, m->npages, &m->iommu);
+}
+
 static int create_device(struct uiommu_machine *m)
 {
 	struct uiommu_dmadev_cfg dc = {
@@ -115,19 +152,25 @@ static int create_device(struct uiommu_machine *m)
 		.mem_bytes = m->cfg.mem_bytes,
 		.workload = { .pattern = UIOMMU_DMADEV_IDLE },
 		.seed = m->cfg.seed,
+		.kind = m->cfg.device_kind,
+		.pin_pages = m->cfg.pin_pages,
 	};
 	int ret;
 
 	if (!m->cfg.dma_bytes)
 		return 0;
+	if (type1(m)) {
+		ret = uiommu_vfio_container_create(&m->vfio);
+		if (ret)
+			return ret;
+		dc.vfio = m->vfio;
+	}
 	uiommu_vm_dma_region(m->vm, &dc.dma_gpa, &dc.dma_bytes);
 	ret = uiommu_dmadev_create(&dc, &m->dev);
 	if (!ret && m->cfg.incoming)
 		ret = uiommu_dmadev_set_state(m->dev, VFIO_DEVICE_STATE_RESUMING);
 	if (!ret)
-		ret = uiommu_iommu_source_create(uiommu_dmadev_ctx(m->dev),
-						 uiommu_dmadev_hwpt_id(m->dev), m->npages,
-						 &m->iommu);
+		ret = create_device_source(m);
 	return ret;
 }
 
@@ -148,7 +191,7 @@ UIOMMU_EXPORT int uiommu_machine_create(const struct uiommu_machine_cfg *cfg,
 	struct uiommu_machine *m;
 	int ret;
 
-	if (!cfg->mem_bytes || !cfg->nr_vcpus)
+	if (check_cfg(cfg))
 		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -185,6 +228,8 @@ UIOMMU_EXPORT void uiommu_machine_destroy(struct uiommu_machine *m)
 	if (m->iommu)
 		uiommu_dirty_source_destroy(m->iommu);
 	uiommu_dmadev_destroy(m->dev);
+	/* After the device: its group leaves the container as it goes. */
+	uiommu_vfio_container_destroy(m->vfio);
 	if (m->cpu && m->cfg.backend != UIOMMU_VM_SOFT)
 		uiommu_dirty_source_destroy(m->cpu);
 	uiommu_vm_destroy(m->vm);
@@ -261,6 +306,22 @@ UIOMMU_EXPORT int uiommu_machine_set_throttle(struct uiommu_machine *m, double f
 	if (!ret && m->dev)
 		ret = uiommu_dmadev_set_throttle(m->dev, fraction);
 	return ret;
+}
+
+UIOMMU_EXPORT uint64_t uiommu_machine_pinned_pages(struct uiommu_machine *m)
+{
+	uint64_t pages = 0;
+
+	/* The container's count, not the device's: it is what GET_BITMAP obeys. */
+	if (m->vfio && uiommu_vfio_count_pinned(m->vfio, 0, m->cfg.mem_bytes, &pages))
+		return 0;
+	return pages;
+}
+
+UIOMMU_EXPORT bool uiommu_machine_all_dirty(const struct uiommu_machine *m)
+{
+	return type1(m) && m->dev && m->cfg.device_kind == UIOMMU_DMADEV_KIND_DMA &&
+	       !m->cfg.type1_iommu_dirty;
 }
 
 UIOMMU_EXPORT void uiommu_machine_vmm_write(struct uiommu_machine *m, uint64_t gpa,

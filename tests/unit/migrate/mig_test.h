@@ -198,6 +198,10 @@ struct mt_cfg {
 	bool policy_set;
 	struct uiommu_mig_policy_cfg policy;
 	bool no_guest_check;
+	enum uiommu_machine_iommu iommu;  /* iommufd (default) or a type1 container */
+	bool iommu_dirty;                 /* type1: the IOMMU_DIRTY opt-in */
+	enum uiommu_dmadev_kind kind;     /* dma (default) or mdev (type1 only) */
+	uint64_t pin_pages;               /* mdev: 0 = the default */
 };
 
 struct mt {
@@ -225,6 +229,10 @@ static inline struct uiommu_machine_cfg mt_machine_cfg(const struct mt_cfg *c, b
 		.incoming = incoming,
 		.seed = 7,
 		.dma = c->dma,
+		.iommu = c->iommu,
+		.type1_iommu_dirty = c->iommu_dirty,
+		.device_kind = c->kind,
+		.pin_pages = c->pin_pages,
 	};
 
 	return mc;
