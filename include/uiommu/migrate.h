@@ -10,6 +10,12 @@
  * (bytes sent and the time it took, pages still dirty, sizes of the device
  * and vCPU state); it decides whether to run another round, throttle the
  * guest and the device harder, switch over, or give up.
+ *
+ * Pages that are dirty in every round whatever the guest does (pinned by a
+ * device, or every mapped page under type1's all-dirty rule) put a floor
+ * under the remainder: when all that is left is such pages and it does not
+ * fit the downtime limit, neither another round nor a throttle can help, so
+ * the policy acts as at a limit at once (force the switch, or give up).
  */
 #ifndef UIOMMU_MIGRATE_H
 #define UIOMMU_MIGRATE_H
@@ -60,6 +66,12 @@ struct uiommu_mig_round {
 	uint64_t elapsed_ns;     /* since the migration started */
 	uint64_t state_bytes;    /* device + vCPU state to send at switchover */
 	uint64_t page_wire_bytes; /* average bytes on the wire per page sent (<= 4096 + hdr) */
+	/* Of dirty_pages, those pinned by a device: reported dirty in every
+	 * round and so sent again at stop-copy whatever the guest does. */
+	uint64_t pinned_pages;
+	/* Pages the sources report in every round whatever is written: the
+	 * pinned ones, or every mapped page under type1's all-dirty rule. */
+	uint64_t always_dirty_pages;
 };
 
 enum uiommu_mig_action {
@@ -76,6 +88,7 @@ struct uiommu_mig_decision {
 	uint64_t bandwidth_bps;        /* bytes/s estimate used */
 	uint64_t expected_downtime_ns; /* at this bandwidth, for what is pending */
 	uint64_t dirty_rate_pps;       /* pages/s dirtied during the round */
+	uint64_t pinned_downtime_ns;   /* of expected_downtime_ns, the pinned pages' share */
 };
 
 struct uiommu_mig_policy {

@@ -66,6 +66,12 @@ struct uiommu_mig_round_info {
 	uint64_t expected_downtime_ns; /* for pending_pages at bandwidth_bps, plus state */
 	double throttle;               /* in force during the round */
 	enum uiommu_mig_action action; /* the policy's decision after the round */
+	/* Pages a device had pinned when the round was collected: type1 reports
+	 * them dirty in every round, so every round (and the stop-copy) sends
+	 * them again; and their share of expected_downtime_ns. */
+	uint64_t pinned_pages;
+	uint64_t pinned_downtime_ns;
+	bool all_dirty;                /* type1's all-dirty rule was in force */
 };
 
 /* What the progress callback sees, a few times a second and after each round. */
@@ -109,6 +115,12 @@ struct uiommu_mig_result {
 	double throttle_max;
 	uint64_t guest_stall_ns;       /* time the vCPUs were held back by the throttle */
 	uint64_t dma_stall_ns;         /* and the device */
+	/* From the last pre-copy round, i.e. known before the stop-copy: pages
+	 * pinned (resent every round) and their share of the expected downtime. */
+	uint64_t pinned_pages;
+	uint64_t pinned_downtime_ns;
+	uint64_t pinned_resent_pages;  /* pinned pages sent in rounds after the first */
+	bool all_dirty;                /* type1's all-dirty rule was in force */
 	struct uiommu_stream_stats stream; /* bytes, data/zero pages, compression */
 	bool remote_valid;             /* a verdict arrived from the receiver */
 	struct uiommu_stream_result remote; /* status and page-for-page verification */

@@ -139,8 +139,19 @@ static void fill_totals(struct uiommu_migration *mig)
 	if (mig->tx)
 		uiommu_stream_sender_get_stats(mig->tx, &res->stream);
 	res->rounds = 0;
-	for (unsigned int i = 0; i < mig->nr_rounds; i++)
-		res->rounds += !mig->rounds[i].stopcopy;
+	res->pinned_resent_pages = 0;
+	for (unsigned int i = 0; i < mig->nr_rounds; i++) {
+		const struct uiommu_mig_round_info *ri = &mig->rounds[i];
+
+		if (ri->stopcopy)
+			continue;
+		res->rounds++;
+		/* What a pre-copy round found pinned, the next round (or the stop-copy) resends. */
+		res->pinned_resent_pages += ri->pinned_pages;
+		res->pinned_pages = ri->pinned_pages;
+		res->pinned_downtime_ns = ri->pinned_downtime_ns;
+		res->all_dirty = res->all_dirty || ri->all_dirty;
+	}
 }
 
 /* After an error: undo, then FAILED or CANCELLED. */

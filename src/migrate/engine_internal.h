@@ -79,6 +79,8 @@ void engine_round_sent(struct uiommu_migration *mig, struct uiommu_mig_round_inf
 		       const struct uiommu_stream_stats *before);
 struct uiommu_mig_round_info *engine_round_new(struct uiommu_migration *mig);
 void engine_round_sources(struct uiommu_migration *mig, struct uiommu_mig_round_info *ri);
+/* The pinned pages and the all-dirty rule at the round's collection. */
+void engine_round_pinned(struct uiommu_migration *mig, struct uiommu_mig_round_info *ri);
 void engine_progress(struct uiommu_migration *mig, uint64_t remaining, bool force);
 void engine_stall_update(struct uiommu_migration *mig);
 

@@ -229,13 +229,22 @@ static void feed_policy(struct uiommu_migration *mig, struct uiommu_mig_round_in
 		/* Pages dirtied by a workload carry data: price them as data pages. */
 		.page_wire_bytes = ri->data_pages ? u64_min(ri->bytes / ri->data_pages, ENGINE_PAGE + 64)
 						  : ENGINE_PAGE + 8,
+		.pinned_pages = ri->pinned_pages,
+		.always_dirty_pages = ri->all_dirty ? mig->m->npages : ri->pinned_pages,
 	};
 
 	uiommu_mig_policy_round(&mig->policy, &r, &mig->last);
 	ri->bandwidth_bps = mig->last.bandwidth_bps;
 	ri->dirty_rate_pps = mig->last.dirty_rate_pps;
 	ri->expected_downtime_ns = mig->last.expected_downtime_ns;
+	ri->pinned_downtime_ns = mig->last.pinned_downtime_ns;
 	ri->action = mig->last.action;
+}
+
+void engine_round_pinned(struct uiommu_migration *mig, struct uiommu_mig_round_info *ri)
+{
+	ri->pinned_pages = uiommu_machine_pinned_pages(mig->m);
+	ri->all_dirty = uiommu_machine_all_dirty(mig->m);
 }
 
 /* Collects the sources into mig->send (now empty): the next round's pages. */
@@ -249,6 +258,7 @@ static int collect_round(struct uiommu_migration *mig, struct uiommu_mig_round_i
 	ri->pending_pages = engine_take(mig, mig->send);
 	ri->collect_ns = engine_now() - t0;
 	engine_round_sources(mig, ri);
+	engine_round_pinned(mig, ri);
 	if (ret)
 		return engine_fail(mig, ret, "round %u: collecting dirty pages: %s", ri->round,
 				   strerror(-ret));
@@ -340,6 +350,19 @@ static int raise_throttle(struct uiommu_migration *mig)
 	return 0;
 }
 
+/* Says why: a limit, or a remainder that only the stop-copy can send. */
+static int give_up(struct uiommu_migration *mig, const struct uiommu_mig_round_info *ri)
+{
+	if (ri->all_dirty || (ri->pinned_pages && ri->pending_pages <= ri->pinned_pages))
+		return engine_fail(mig, -ETIMEDOUT,
+				   "did not converge: %u rounds, expected downtime %.1f ms, all "
+				   "of it pages dirty in every round (%s)",
+				   ri->round, (double)ri->expected_downtime_ns / 1e6,
+				   ri->all_dirty ? "type1 all-dirty rule" : "pinned");
+	return engine_fail(mig, -ETIMEDOUT, "did not converge: %u rounds, expected downtime %.1f ms",
+			   ri->round, (double)ri->expected_downtime_ns / 1e6);
+}
+
 int engine_precopy(struct uiommu_migration *mig)
 {
 	struct uiommu_mig_round_info *ri;
@@ -360,10 +383,7 @@ int engine_precopy(struct uiommu_migration *mig)
 		case UIOMMU_MIG_FORCE_SWITCH:
 			return 0;
 		case UIOMMU_MIG_GIVE_UP:
-			return engine_fail(mig, -ETIMEDOUT,
-					   "did not converge: %u rounds, expected downtime %.1f ms",
-					   ri->round,
-					   (double)ri->expected_downtime_ns / 1e6);
+			return give_up(mig, ri);
 		case UIOMMU_MIG_THROTTLE:
 			ret = raise_throttle(mig);
 			break;

@@ -70,6 +70,7 @@ static int final_round(struct uiommu_migration *mig)
 	engine_take(mig, mig->send);
 	ri->collect_ns = engine_now() - t0;
 	engine_round_sources(mig, ri);
+	engine_round_pinned(mig, ri);
 	if (ret)
 		return engine_fail(mig, ret, "stop-copy: collecting dirty pages: %s", strerror(-ret));
 	ri->dirty_pages = uiommu_bitmap_count_range(mig->send, 0, mig->m->npages - 1);

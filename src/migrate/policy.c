@@ -11,7 +11,17 @@
  *
  * Expected downtime = (pending pages x bytes per page on the wire + device and
  * vCPU state) / bandwidth. It fitting the limit means switch over (QEMU's
- * rule, with its 300 ms default).
+ * rule, with its 300 ms default). Pinned pages are part of the pending ones
+ * (the sources report them every round); they are also a floor, since the
+ * stop-copy sends them whatever happens meanwhile, and their share of the
+ * expected downtime is reported on its own, before the stop-copy, as the
+ * VFIO migration threads asked for mdev devices.
+ *
+ * Always-dirty pages (pinned, or all mapped pages under type1's all-dirty
+ * rule): when the remainder is no larger than them, rounds cannot shrink it
+ * and throttling the guest cannot either (the device dirties nothing; the
+ * kernel's rule does). If it does not fit the limit, that is treated as a
+ * limit hit at once: the switch is forced, or the migration gives up.
  *
  * Throttling (auto-converge): when the remainder fails to shrink by at least
  * a tenth for two rounds in a row, the dirty rate is keeping up with the
@@ -52,20 +62,36 @@ static void update_bandwidth(struct uiommu_mig_policy *p, const struct uiommu_mi
 	p->bandwidth_bps = p->bandwidth_bps ? (p->bandwidth_bps + sample) / 2 : sample;
 }
 
-static uint64_t expected_downtime(const struct uiommu_mig_policy *p,
-				  const struct uiommu_mig_round *r)
+/* Time to send @pages pages and @extra bytes at the estimated bandwidth. */
+static uint64_t send_time_ns(const struct uiommu_mig_policy *p, const struct uiommu_mig_round *r,
+			     uint64_t pages, uint64_t extra)
 {
-	double bytes = (double)r->dirty_pages * (double)r->page_wire_bytes + (double)r->state_bytes;
+	double bytes = (double)pages * (double)r->page_wire_bytes + (double)extra;
 	double bw = (double)(p->bandwidth_bps ? p->bandwidth_bps : NOMINAL_BPS);
 	double ns = bytes * NS / bw;
 
 	return ns >= 1.8e19 ? UINT64_MAX : (uint64_t)ns;
 }
 
+static uint64_t expected_downtime(const struct uiommu_mig_policy *p,
+				  const struct uiommu_mig_round *r)
+{
+	uint64_t pages = r->dirty_pages > r->pinned_pages ? r->dirty_pages : r->pinned_pages;
+
+	return send_time_ns(p, r, pages, r->state_bytes);
+}
+
+/* Is all that is left dirty in every round anyway (pinned, or all-dirty)? */
+static bool only_always_dirty(const struct uiommu_mig_round *r)
+{
+	return r->always_dirty_pages && r->dirty_pages <= r->always_dirty_pages;
+}
+
 static bool limit_hit(const struct uiommu_mig_policy *p, const struct uiommu_mig_round *r)
 {
 	return (p->cfg.max_rounds && p->rounds >= p->cfg.max_rounds) ||
-	       (p->cfg.max_time_ns && r->elapsed_ns >= p->cfg.max_time_ns);
+	       (p->cfg.max_time_ns && r->elapsed_ns >= p->cfg.max_time_ns) ||
+	       only_always_dirty(r);
 }
 
 /* Did the remainder fail to shrink by a tenth since the last round? */
@@ -99,6 +125,7 @@ UIOMMU_EXPORT void uiommu_mig_policy_round(struct uiommu_mig_policy *p,
 	update_stuck(p, r);
 	d->bandwidth_bps = p->bandwidth_bps;
 	d->expected_downtime_ns = expected_downtime(p, r);
+	d->pinned_downtime_ns = r->pinned_pages ? send_time_ns(p, r, r->pinned_pages, 0) : 0;
 	d->dirty_rate_pps = r->round_ns ? (uint64_t)((double)r->dirty_pages * NS /
 						     (double)r->round_ns)
 					: 0;
