@@ -16,14 +16,17 @@
  *    after each pre-copy round, and the downtime limit as a flat line. The
  *    round where the first falls under the second is where the engine
  *    switched over. Over "stop", the downtime the migration actually had;
- *  - the throttle in force, as a label over the rounds that had one.
+ *  - the throttle in force, as a label over the rounds that had one;
+ *  - with a pinning device behind a type1 container, the pages pinned at
+ *    each round's collection: type1 reports them dirty in every round, so
+ *    they are a floor under what every round sends.
  * Both axes are logarithmic: round 1 moves most of memory and later rounds
  * a few thousand pages, and its expected downtime is seconds where the last
  * one's is tens of ms; linear axes would flatten everything after round 1.
  *
  * Data columns: x, label, the stacked (cumulative) source counts, pages
  * sent, expected downtime (ms; "?" for stop), throttle (%), actual downtime
- * (ms; stop only, "?" elsewhere). Stacking is done here, so the
+ * (ms; stop only, "?" elsewhere), pinned pages. Stacking is done here, so the
  * script needs no gnuplot histogram mode and mixes bars and lines freely.
  */
 #include <errno.h>
@@ -80,10 +83,11 @@ static void write_data_row(FILE *f, const struct mig_report *r,
 	}
 	fprintf(f, " %llu", (unsigned long long)ri->dirty_pages);
 	if (ri->stopcopy)
-		fprintf(f, " ? %.0f %.3f\n", ri->throttle * 100, (double)r->res.downtime_ns / 1e6);
+		fprintf(f, " ? %.0f %.3f", ri->throttle * 100, (double)r->res.downtime_ns / 1e6);
 	else
-		fprintf(f, " %.3f %.0f ?\n", (double)ri->expected_downtime_ns / 1e6,
+		fprintf(f, " %.3f %.0f ?", (double)ri->expected_downtime_ns / 1e6,
 			ri->throttle * 100);
+	fprintf(f, " %llu\n", (unsigned long long)ri->pinned_pages);
 }
 
 static int write_data(const char *path, const struct mig_report *r)
@@ -95,7 +99,7 @@ static int write_data(const char *path, const struct mig_report *r)
 	fprintf(f, "# x label");
 	for (unsigned int s = 0; s < r->rounds[0].nr_sources; s++)
 		fprintf(f, " %s(cumulative)", r->rounds[0].source_name[s]);
-	fprintf(f, " sent expected_downtime_ms throttle_pct downtime_ms\n");
+	fprintf(f, " sent expected_downtime_ms throttle_pct downtime_ms pinned\n");
 	for (unsigned int i = 0; i < r->nr_rounds; i++)
 		write_data_row(f, r, &r->rounds[i], i + 1);
 	return fclose(f) ? -errno : 0;
@@ -154,8 +158,15 @@ static void write_plot(FILE *f, const char *data, const struct mig_report *r)
 		" title \"expected downtime (ms)\", \\\n"
 		"  LIMIT axes x1y2 with lines dt 3 lw 2 lc rgb \"red\" title \"downtime limit\", \\\n"
 		"  \"%s\" using 1:%u axes x1y2 with points pt 9 ps 2.5 lc rgb \"red\""
-		" title \"actual downtime (ms)\"\n",
+		" title \"actual downtime (ms)\"",
 		ns, data, data, sent, data, sent, sent + 2, sent + 2, data, sent + 1, data, sent + 3);
+	/* Pinned pages: a floor under every round's "sent", reported before stop-copy. */
+	if (r->res.pinned_pages)
+		fprintf(f, ", \\\n  \"%s\" using 1:(column(%u) >= 1 ? column(%u) : 1/0) with "
+			   "linespoints lw 2 dt 4 pt 13 lc rgb \"dark-orange\""
+			   " title \"pinned (resent every round)\"",
+			data, sent + 4, sent + 4);
+	fprintf(f, "\n");
 }
 
 static int write_script(const struct chart_files *cf, const char *png, const struct mig_report *r)

@@ -6,7 +6,10 @@
  * zero_pages ("duplicate" in QEMU), dirty_sync_count (pre-copy rounds),
  * dirty_pages_rate, mbps, page_size, total_time_ms, downtime_ms... The
  * verdicts are objects: "verify" (page for page, the receiver's), and on a
- * receiver or in the demo "device" and "guest_check".
+ * receiver or in the demo "device" and "guest_check". With a type1
+ * container: "pinned_pages" (resent every round), "pinned_downtime_ms" (their
+ * share of the expected downtime) and "all_dirty", per round and, from the
+ * last pre-copy round, at the top, with "pinned_resent_pages" in all.
  *
  * The only strings that come from outside are error messages, which are
  * escaped; numbers are printed as integers or with fixed decimals.
@@ -81,8 +84,15 @@ static void json_machine(const struct mig_opts *o, const char *backend)
 	       backend, (ull)o->m.mem_bytes, o->m.nr_vcpus, (ull)o->m.dma_bytes,
 	       o->m.backend == UIOMMU_VM_SOFT ? "soft" : o->m.cpu_source);
 	json_str(o->wl_name);
-	printf(",\"rate_mb_s\":%.1f,\"device\":\"%s\",\"dma_rate_mb_s\":%.1f}", o->rate_mbps,
+	printf(",\"rate_mb_s\":%.1f,\"device\":\"%s\",\"dma_rate_mb_s\":%.1f", o->rate_mbps,
 	       patterns[o->m.dma.pattern & 3], o->dma_rate_mbps);
+	printf(",\"iommu\":\"%s\",\"device_kind\":\"%s\",\"pin_pages\":%llu,"
+	       "\"type1_iommu_dirty\":%s}",
+	       o->m.iommu == UIOMMU_MACHINE_VFIO_TYPE1 ? "vfio-type1" : "iommufd",
+	       o->m.device_kind == UIOMMU_DMADEV_KIND_MDEV ? "mdev" : "dma",
+	       (ull)(o->m.device_kind != UIOMMU_DMADEV_KIND_MDEV ? 0
+		     : o->m.pin_pages ? o->m.pin_pages : UIOMMU_DMADEV_PIN_DEFAULT),
+	       o->m.type1_iommu_dirty ? "true" : "false");
 }
 
 static void json_round(const struct uiommu_mig_round_info *ri)
@@ -94,11 +104,13 @@ static void json_round(const struct uiommu_mig_round_info *ri)
 	printf("},\"sent_pages\":%llu,\"data_pages\":%llu,\"zero_pages\":%llu,\"bytes\":%llu,"
 	       "\"collect_ms\":%.3f,\"send_ms\":%.3f,\"time_ms\":%.3f,\"bandwidth_bps\":%llu,"
 	       "\"dirty_pages_rate\":%llu,\"pending_pages\":%llu,\"expected_downtime_ms\":%.3f,"
-	       "\"throttle\":%.2f,\"action\":\"%s\"}",
+	       "\"throttle\":%.2f,\"action\":\"%s\"",
 	       (ull)ri->dirty_pages, (ull)ri->data_pages, (ull)ri->zero_pages, (ull)ri->bytes,
 	       MS(ri->collect_ns), MS(ri->send_ns), MS(ri->round_ns), (ull)ri->bandwidth_bps,
 	       (ull)ri->dirty_rate_pps, (ull)ri->pending_pages, MS(ri->expected_downtime_ns),
 	       ri->throttle, ri->stopcopy ? "stopcopy" : mig_action_name(ri->action));
+	printf(",\"pinned_pages\":%llu,\"pinned_downtime_ms\":%.3f,\"all_dirty\":%s}",
+	       (ull)ri->pinned_pages, MS(ri->pinned_downtime_ns), ri->all_dirty ? "true" : "false");
 }
 
 static void json_stream(const struct uiommu_stream_stats *st, int level)
@@ -137,6 +149,10 @@ static void json_totals(const struct mig_report *r)
 	json_stream(&res->stream, r->o->zstd_level);
 	printf(",\"throttle_max\":%.2f,\"guest_stall_ms\":%.3f,\"dma_stall_ms\":%.3f",
 	       res->throttle_max, MS(res->guest_stall_ns), MS(res->dma_stall_ns));
+	printf(",\"pinned_pages\":%llu,\"pinned_downtime_ms\":%.3f,\"pinned_resent_pages\":%llu,"
+	       "\"all_dirty\":%s",
+	       (ull)res->pinned_pages, MS(res->pinned_downtime_ns), (ull)res->pinned_resent_pages,
+	       res->all_dirty ? "true" : "false");
 }
 
 void mig_summary_json(const struct mig_report *r)

@@ -3,9 +3,11 @@
  * Options of `uiommu migrate demo|send|recv`. The three share one table, so
  * that a receiver can be started with the sender's very command line, as
  * QEMU's -incoming is: the machine options (--mem, --vcpus, --dma, --backend,
- * --source) must match, and the stream rejects a machine that does not; the
- * workload and migration options are the sender's, and the receiver ignores
- * them. --to belongs to send and --listen to recv only.
+ * --source, --iommu, --device-kind, --pin-pages) must match; the stream
+ * rejects a machine of another geometry (how the device is set up, iommufd
+ * or type1, dma or mdev, is not in the stream: its state is the same). The
+ * workload and migration options are the sender's, and the receiver
+ * ignores them. --to belongs to send and --listen to recv only.
  *
  * Numbers are parsed strictly (the whole word, within range): a typo must
  * not become a silent 0. Every error names the option and exits 2.
@@ -43,6 +45,19 @@ void mig_help(FILE *out)
 		"  --dma MiB            the DMA device's region; 0 = no device (default 64)\n"
 		"  --source S           vCPU dirty source: kvm-log | kvm-clear-log | kvm-ring\n"
 		"                       (default kvm-log; software vCPUs have their own)\n"
+		"  --iommu I            how the DMA device is set up: iommufd (IOAS + dirty-\n"
+		"                       tracking HWPT, source \"iommu\") | vfio-type1 (type1\n"
+		"                       container + MAP_DMA, source \"vfio\": DIRTY_PAGES\n"
+		"                       GET_BITMAP with the kernel's rules) (default iommufd)\n"
+		"  --device-kind K      dma (DMA through the IOMMU) | mdev (no IOMMU: pins its\n"
+		"                       rings, which type1 reports dirty in every round;\n"
+		"                       needs --iommu vfio-type1) (default dma)\n"
+		"  --pin-pages N        mdev: pages it pins from the start of its region\n"
+		"                       (default %u)\n"
+		"  --type1-iommu-dirty  vfio-type1: the opt-in for the IOMMU's own dirty bits;\n"
+		"                       without it a dma device makes type1 report all guest\n"
+		"                       RAM dirty in every round (the kernel's all-dirty rule:\n"
+		"                       the migration then needs --force to switch over)\n"
 		"workload (sender):\n"
 		"  --workload W         idle | seq | random | hotset[:PAGES%%:WRITES%%]\n"
 		"                       (default hotset:50:80; hotset alone is hotset:10:90)\n"
@@ -69,7 +84,7 @@ void mig_help(FILE *out)
 		"      2 usage, 3 setup error (memory, /dev/kvm, address in use, no gnuplot),\n"
 		"      4 verification failed (a page differs: a lost page),\n"
 		"      5 cancelled (SIGINT or SIGTERM; the source guest runs on)\n",
-		UIOMMU_VM_MAX_VCPUS);
+		UIOMMU_VM_MAX_VCPUS, UIOMMU_DMADEV_PIN_DEFAULT);
 }
 
 static void defaults(struct mig_opts *o, enum mig_mode mode)
@@ -156,6 +171,37 @@ static int parse_word(const char *s, const char *const *names, int n, int *out)
 	return 0;
 }
 
+/* How the DMA device is set up (machine options too). */
+static int parse_device_opt(struct mig_opts *o, int opt, const char *arg)
+{
+	static const char *const iommus[] = { "iommufd", "vfio-type1" };
+	static const char *const kinds[] = { "dma", "mdev" };
+	uint64_t v = 0;
+	int i = 0;
+
+	switch (opt) {
+	case 'I':
+		if (parse_word(arg, iommus, 2, &i))
+			return -EINVAL;
+		o->m.iommu = (enum uiommu_machine_iommu)i;
+		return 0;
+	case 'K':
+		if (parse_word(arg, kinds, 2, &i))
+			return -EINVAL;
+		o->m.device_kind = (enum uiommu_dmadev_kind)i;
+		return 0;
+	case 'P':
+		if (parse_int(arg, 1, 1 << 30, &v))
+			return -EINVAL;
+		o->m.pin_pages = v;
+		return 0;
+	case 'Y':
+		o->m.type1_iommu_dirty = true;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /* Machine options: these must match on both ends. */
 static int parse_machine_opt(struct mig_opts *o, int opt, const char *arg)
 {
@@ -191,7 +237,7 @@ static int parse_machine_opt(struct mig_opts *o, int opt, const char *arg)
 		o->m.cpu_source = sources[i];
 		return 0;
 	}
-	return -ENOENT;
+	return parse_device_opt(o, opt, arg);
 }
 
 /* Workload options (the sender's). */
@@ -315,6 +361,10 @@ static const struct option mig_options[] = {
 	{ "backend", required_argument, NULL, 'b' },
 	{ "dma", required_argument, NULL, 'd' },
 	{ "source", required_argument, NULL, 'S' },
+	{ "iommu", required_argument, NULL, 'I' },
+	{ "device-kind", required_argument, NULL, 'K' },
+	{ "pin-pages", required_argument, NULL, 'P' },
+	{ "type1-iommu-dirty", no_argument, NULL, 'Y' },
 	{ "workload", required_argument, NULL, 'w' },
 	{ "rate", required_argument, NULL, 'r' },
 	{ "device", required_argument, NULL, 'D' },
@@ -344,9 +394,37 @@ static const char *opt_name(int opt)
 	return "?";
 }
 
+/* The device options that only make sense together. */
+static int check_device_opts(const struct mig_opts *o, const char *mode)
+{
+	bool t1 = o->m.iommu == UIOMMU_MACHINE_VFIO_TYPE1;
+	bool mdev = o->m.device_kind == UIOMMU_DMADEV_KIND_MDEV;
+	const char *err = NULL;
+
+	if (mdev && !t1)
+		err = "--device-kind mdev needs --iommu vfio-type1 (an mdev has no IOMMU to "
+		      "attach to an IOAS; it pins through a type1 container)";
+	else if (o->m.type1_iommu_dirty && !t1)
+		err = "--type1-iommu-dirty needs --iommu vfio-type1";
+	else if (o->m.pin_pages && !mdev)
+		err = "--pin-pages needs --device-kind mdev";
+	else if (mdev && !o->m.dma_bytes)
+		err = "--device-kind mdev needs a device (--dma > 0)";
+	else if (o->m.pin_pages * UIOMMU_VM_PAGE_SIZE > o->m.dma_bytes)
+		err = "--pin-pages: more pages than the device's region (--dma) has";
+	if (!err)
+		return 0;
+	fprintf(stderr, "uiommu: migrate %s: %s\n", mode, err);
+	return -EINVAL;
+}
+
 /* What getopt_long cannot check: options that belong together. */
 static int check_opts(const struct mig_opts *o)
 {
+	static const char *const modes[] = { "demo", "send", "recv" };
+
+	if (check_device_opts(o, modes[o->mode]))
+		return -EINVAL;
 	if (o->mode == MIG_SEND && !o->addr) {
 		fprintf(stderr, "uiommu: migrate send: --to ADDR:PORT is required\n");
 		return -EINVAL;

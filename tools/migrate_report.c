@@ -12,7 +12,10 @@
  * guest stall, the receiver's page-for-page verdict, the device's and the
  * guest's own checks, and one line per round with the pages each dirty
  * source reported. Sources overlap (a page the guest and the device both
- * wrote is reported by both), so "sent" can be less than their sum.
+ * wrote is reported by both), so "sent" can be less than their sum. With a
+ * type1 container, the pages it reports dirty in every round whatever is
+ * written (pinned by an mdev device, or all of RAM under the all-dirty
+ * rule) get a line of their own and, when pinned, a column per round.
  *
  * Exit codes are decided here too, from what the summary shows.
  */
@@ -82,22 +85,39 @@ void mig_progress_end(void)
 	progress_drawn = false;
 }
 
+/* "iommufd", or "vfio-type1" with the device's kind and what type1 reports. */
+static const char *iommu_desc(const struct mig_opts *o, char *buf, size_t len)
+{
+	if (o->m.iommu != UIOMMU_MACHINE_VFIO_TYPE1)
+		return "iommufd";
+	if (o->m.device_kind == UIOMMU_DMADEV_KIND_MDEV)
+		snprintf(buf, len, "vfio-type1, mdev pinning %llu pages",
+			 (unsigned long long)(o->m.pin_pages ? o->m.pin_pages
+							     : UIOMMU_DMADEV_PIN_DEFAULT));
+	else
+		snprintf(buf, len, "vfio-type1, %s", o->m.type1_iommu_dirty
+							 ? "IOMMU dirty bits (opt-in)"
+							 : "all-dirty rule");
+	return buf;
+}
+
 static const char *device_desc(const struct mig_opts *o, char *buf, size_t len)
 {
 	static const char *const patterns[] = { "idle", "net", "block", "mixed" };
+	char iommu[64];
 
 	if (!o->m.dma_bytes)
 		return "no DMA device";
-	snprintf(buf, len, "DMA device: %llu MiB region, %s at %.0f MB/s",
+	snprintf(buf, len, "DMA device: %llu MiB region, %s at %.0f MB/s (%s)",
 		 (unsigned long long)(o->m.dma_bytes >> 20), patterns[o->m.dma.pattern & 3],
-		 o->dma_rate_mbps);
+		 o->dma_rate_mbps, iommu_desc(o, iommu, sizeof(iommu)));
 	return buf;
 }
 
 void mig_banner(const struct mig_opts *o, const char *backend, const char *peer)
 {
 	static const char *const modes[] = { "demo", "send", "recv" };
-	char dev[96];
+	char dev[160];
 
 	if (o->json)
 		return;
@@ -247,6 +267,27 @@ static void print_status(const struct mig_report *r)
 	printf("%-20s%.0f ms\n", "setup time:", MS(res->setup_ns));
 }
 
+/*
+ * What the seed threads on mdev migration asked to see before stop-and-copy:
+ * pages type1 reports dirty in every round whatever the guest does, resent
+ * every round, and their cost in expected downtime (the last pre-copy
+ * round's figures, on which the switchover was decided).
+ */
+static void print_always_dirty(const struct mig_report *r)
+{
+	const struct uiommu_mig_result *res = &r->res;
+
+	if (res->pinned_pages)
+		printf("%-20s%llu pages resent every round, %.2f ms of the expected downtime "
+		       "(%llu resent after round 1)\n",
+		       "pinned:", (unsigned long long)res->pinned_pages,
+		       MS(res->pinned_downtime_ns), (unsigned long long)res->pinned_resent_pages);
+	if (res->all_dirty)
+		printf("%-20sall-dirty rule: all %llu pages of guest RAM reported dirty in every "
+		       "round (no --type1-iommu-dirty)\n",
+		       "type1:", (unsigned long long)r->total_pages);
+}
+
 static void print_times(const struct mig_report *r)
 {
 	const struct uiommu_mig_result *res = &r->res;
@@ -267,6 +308,7 @@ static void print_times(const struct mig_report *r)
 	printf("%-20s%u pre-copy, then stop-copy: %llu pages, %.1f KB device and vCPU state\n",
 	       "rounds:", res->rounds, (unsigned long long)res->stopcopy_pages,
 	       (double)res->state_bytes / 1e3);
+	print_always_dirty(r);
 	if (res->throttle_max > 0)
 		printf("%-20smax %.0f %%, guest stall %.0f ms, device stall %.0f ms\n", "throttle:",
 		       res->throttle_max * 100, MS(res->guest_stall_ns), MS(res->dma_stall_ns));
@@ -286,6 +328,8 @@ static void print_round_head(const struct mig_report *r, unsigned int ns)
 	       "MB", "ms");
 	for (unsigned int s = 0; s < ns; s++)
 		printf(" %9s", r->rounds[0].source_name[s]);
+	if (r->res.pinned_pages)
+		printf(" %7s", "pinned");
 	printf(" %10s %8s  %s\n", "exp.down", "throttle", "then");
 }
 
@@ -307,6 +351,8 @@ static void print_round_table(const struct mig_report *r)
 		       (unsigned long long)ri->zero_pages, MBYTES(ri->bytes), MS(ri->round_ns));
 		for (unsigned int s = 0; s < ns; s++)
 			printf(" %9llu", (unsigned long long)ri->source_pages[s]);
+		if (r->res.pinned_pages)
+			printf(" %7llu", (unsigned long long)ri->pinned_pages);
 		if (ri->stopcopy)
 			printf(" %10s %6.0f %%  %s\n", "-", ri->throttle * 100, "-");
 		else

@@ -40,5 +40,15 @@ expect 2 migrate send
 expect 2 migrate send --listen 127.0.0.1:1
 expect 2 migrate recv --to 127.0.0.1:1
 expect 2 migrate recv --chart x.png
+expect 2 migrate demo --iommu vfio
+expect 2 migrate demo --device-kind gpu
+expect 2 migrate demo --device-kind mdev
+expect 2 migrate demo --iommu iommufd --device-kind mdev
+expect 2 migrate recv --device-kind mdev
+expect 2 migrate demo --type1-iommu-dirty
+expect 2 migrate demo --iommu vfio-type1 --pin-pages 4
+expect 2 migrate demo --iommu vfio-type1 --device-kind mdev --pin-pages 0
+expect 2 migrate demo --iommu vfio-type1 --device-kind mdev --dma 16 --pin-pages 4097
+expect 2 migrate demo --iommu vfio-type1 --device-kind mdev --dma 0
 [ "$fail" -eq 0 ] && echo "usage errors: all exit 2"
 exit "$fail"
