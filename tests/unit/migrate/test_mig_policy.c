@@ -184,6 +184,55 @@ static void test_limits_force_or_give_up(void **state)
 	assert_int_equal(d.action, UIOMMU_MIG_SWITCHOVER);
 }
 
+static void test_pinned_pages_are_priced_in_the_expected_downtime(void **state)
+{
+	struct uiommu_mig_policy_cfg cfg;
+	struct uiommu_mig_policy p;
+	struct uiommu_mig_decision d;
+	struct uiommu_mig_round r;
+
+	(void)state;
+	uiommu_mig_policy_defaults(&cfg);
+	uiommu_mig_policy_init(&p, &cfg);
+	/* 1 GB/s; 1000 pending of which 250 pinned: 1,024,000 bytes = 1.02 ms theirs. */
+	r = mk(262144, 1000000000ull, 1000, 0);
+	r.pinned_pages = r.always_dirty_pages = 250;
+	feed(&p, r, &d);
+	assert_int_equal(d.action, UIOMMU_MIG_SWITCHOVER);
+	assert_true(d.pinned_downtime_ns >= 1023000 && d.pinned_downtime_ns <= 1025000);
+	assert_true(d.expected_downtime_ns >= 4161000 && d.expected_downtime_ns <= 4162000);
+	/* They are a floor: the stop-copy sends them even if the count says fewer. */
+	r.dirty_pages = 10;
+	feed(&p, r, &d);
+	assert_true(d.expected_downtime_ns >= 1024000 + 65000);
+}
+
+static void test_only_always_dirty_left_over_the_limit_acts_as_a_limit(void **state)
+{
+	struct uiommu_mig_policy_cfg cfg;
+	struct uiommu_mig_policy p;
+	struct uiommu_mig_decision d;
+	struct uiommu_mig_round r = mk(200000, 100000000ull, 200000, 0);
+
+	(void)state;
+	uiommu_mig_policy_defaults(&cfg);
+	uiommu_mig_policy_init(&p, &cfg);
+	/* The all-dirty rule: everything every round. No round, no throttle helps. */
+	r.always_dirty_pages = 200000;
+	feed(&p, r, &d);
+	assert_int_equal(d.action, UIOMMU_MIG_GIVE_UP);
+	assert_true(d.throttle == 0);
+	cfg.force_switchover = true;
+	uiommu_mig_policy_init(&p, &cfg);
+	feed(&p, r, &d);
+	assert_int_equal(d.action, UIOMMU_MIG_FORCE_SWITCH);
+	/* More than the always-dirty pages left: rounds may still shrink it. */
+	r.always_dirty_pages = 1000;
+	uiommu_mig_policy_init(&p, &cfg);
+	feed(&p, r, &d);
+	assert_int_equal(d.action, UIOMMU_MIG_CONTINUE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +244,8 @@ int main(void)
 		cmocka_unit_test(test_shrinking_remainder_is_not_throttled),
 		cmocka_unit_test(test_throttle_off_never_throttles),
 		cmocka_unit_test(test_limits_force_or_give_up),
+		cmocka_unit_test(test_pinned_pages_are_priced_in_the_expected_downtime),
+		cmocka_unit_test(test_only_always_dirty_left_over_the_limit_acts_as_a_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
