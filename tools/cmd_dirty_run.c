@@ -63,29 +63,6 @@ static void run_help(FILE *out)
 		"exit: 0 verified, 1 runtime error, 2 usage, 4 a dirty page was lost\n");
 }
 
-static int parse_workload(const char *s, struct uiommu_workload *wl)
-{
-	static const char *const names[] = { "idle", "seq", "random" };
-	int i = tool_lookup(names, 3, s);
-
-	if (i >= 0) {
-		wl->kind = (enum uiommu_workload_kind)i;
-		return 0;
-	}
-	if (strncmp(s, "hotset", 6))
-		return -EINVAL;
-	wl->kind = UIOMMU_WL_HOTSET;
-	wl->hot_pages_pct = 10;
-	wl->hot_writes_pct = 90;
-	if (!s[6])
-		return 0;
-	if (sscanf(s + 6, ":%u:%u", &wl->hot_pages_pct, &wl->hot_writes_pct) != 2)
-		return -EINVAL;
-	return wl->hot_pages_pct >= 1 && wl->hot_pages_pct <= 100 && wl->hot_writes_pct <= 100
-		       ? 0
-		       : -EINVAL;
-}
-
 static int parse_device(const char *s, enum uiommu_dmadev_pattern *p)
 {
 	static const char *const names[] = { "idle", "net", "block", "mixed" };
@@ -121,7 +98,7 @@ static int parse_opt(struct run_cfg *c, int opt, const char *arg)
 		c->m.nr_vcpus = (unsigned int)atoi(arg);
 		return c->m.nr_vcpus >= 1 && c->m.nr_vcpus <= UIOMMU_VM_MAX_VCPUS ? 0 : -EINVAL;
 	case 'w':
-		return parse_workload(arg, &c->wl);
+		return tool_parse_workload(arg, &c->wl);
 	case 'r':
 		c->wl.pages_per_sec = strtoull(arg, NULL, 0);
 		return 0;

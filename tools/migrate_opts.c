@@ -133,32 +133,13 @@ static int parse_int(const char *s, double min, double max, uint64_t *out)
 	return 0;
 }
 
+/* The workload, and its name as the summary shows it ("hotset" in full). */
 static int parse_workload(const char *s, struct mig_opts *o)
 {
-	static const char *const names[] = { "idle", "seq", "random" };
-	struct uiommu_workload *wl = &o->wl;
-	int i = tool_lookup(names, 3, s);
-	char tail;
+	int ret = tool_parse_workload(s, &o->wl);
 
-	snprintf(o->wl_name, sizeof(o->wl_name), "%s", s);
-	if (i >= 0) {
-		wl->kind = (enum uiommu_workload_kind)i;
-		return 0;
-	}
-	if (strncmp(s, "hotset", 6))
-		return -EINVAL;
-	wl->kind = UIOMMU_WL_HOTSET;
-	wl->hot_pages_pct = 10;
-	wl->hot_writes_pct = 90;
-	if (!s[6]) {
-		snprintf(o->wl_name, sizeof(o->wl_name), "hotset:10:90");
-		return 0;
-	}
-	if (sscanf(s + 6, ":%u:%u%c", &wl->hot_pages_pct, &wl->hot_writes_pct, &tail) != 2)
-		return -EINVAL;
-	return wl->hot_pages_pct >= 1 && wl->hot_pages_pct <= 100 && wl->hot_writes_pct <= 100
-		       ? 0
-		       : -EINVAL;
+	snprintf(o->wl_name, sizeof(o->wl_name), "%s", strcmp(s, "hotset") ? s : "hotset:10:90");
+	return ret;
 }
 
 static int parse_word(const char *s, const char *const *names, int n, int *out)

@@ -29,5 +29,12 @@ int cmd_migrate(int argc, char **argv);
 uint64_t tool_now_ns(void);
 /* Index of @s in @names (@n of them), or -1. */
 int tool_lookup(const char *const *names, int n, const char *s);
+/*
+ * The guest workload option: idle, seq, random, hotset (10 % of the pages
+ * take 90 % of the writes) or hotset:P:W. Sets the kind and the hot-set
+ * shares of @wl; -EINVAL for anything else.
+ */
+struct uiommu_workload;
+int tool_parse_workload(const char *s, struct uiommu_workload *wl);
 
 #endif
