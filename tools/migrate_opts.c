@@ -69,7 +69,9 @@ void mig_help(FILE *out)
 		"  --downtime-ms N      downtime limit (default 300)\n"
 		"  --bandwidth MB/s     limit the stream; 0 = unlimited (default)\n"
 		"  --max-rounds N       at most N pre-copy rounds, then fail (default 0: no limit)\n"
-		"  --force              at --max-rounds, switch over whatever the downtime\n"
+		"  --max-time S         at most S seconds of pre-copy, then fail (default 0: no limit)\n"
+		"  --force              at --max-rounds or --max-time, switch over whatever the\n"
+		"                       downtime\n"
 		"  --no-throttle        never slow the guest and the device down to converge\n"
 		"  --compress LEVEL     zstd level of page batches, 1-19; 0 = off (default)\n"
 		"  --verify V           pages | digest | none (default pages: names lost pages)\n"
@@ -273,6 +275,11 @@ static int parse_limit_opt(struct mig_opts *o, int opt, const char *arg)
 			return -EINVAL;
 		o->policy.max_rounds = (unsigned int)v;
 		return 0;
+	case 'X':
+		if (parse_num(arg, 0, 86400, &d))
+			return -EINVAL;
+		o->policy.max_time_ns = (uint64_t)(d * 1e9);
+		return 0;
 	case 'o':
 		return parse_num(arg, 0.001, 86400, &o->timeout_s);
 	}
@@ -354,6 +361,7 @@ static const struct option mig_options[] = {
 	{ "downtime-ms", required_argument, NULL, 'T' },
 	{ "bandwidth", required_argument, NULL, 'W' },
 	{ "max-rounds", required_argument, NULL, 'M' },
+	{ "max-time", required_argument, NULL, 'X' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "no-throttle", no_argument, NULL, 'n' },
 	{ "compress", required_argument, NULL, 'Z' },

@@ -35,6 +35,8 @@ expect 2 migrate demo --source kvm-bogus
 expect 2 migrate demo --verify all
 expect 2 migrate demo --compress 20
 expect 2 migrate demo --downtime-ms 0
+expect 2 migrate demo --max-time -1
+expect 2 migrate demo --max-time soon
 expect 2 migrate demo extra-argument
 expect 2 migrate send
 expect 2 migrate send --listen 127.0.0.1:1
