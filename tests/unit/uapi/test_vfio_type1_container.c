@@ -104,6 +104,31 @@ static void test_group_status(void **state)
 	vt1_free(t);
 }
 
+/* No DMA-ownership state: a hwdev bound to an iommufd context is refused at
+ * add (-EBUSY) instead, so the group stays VIABLE and without the device. */
+static void test_group_status_bound_hwdev(void **state)
+{
+	struct vt1 *t = vt1_new();
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	struct uiommu_hwdev *hw = vt1_hwdev(0, APERTURE_LAST, 1, 0, false);
+	struct uiommu_ctx *ctx;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(uiommu_ctx_create(&ctx), 0);
+	assert_int_equal(uiommu_ctx_bind(ctx, hw, &id), 0);
+	assert_int_equal(uiommu_vfio_group_add_hwdev(t->g, "bound", hw), -EBUSY);
+	assert_int_equal(gio(t->g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	assert_int_equal(gio_name(t->g, "bound"), -ENODEV);
+	/* Once unbound it may be added. */
+	uiommu_ctx_unbind(ctx, id);
+	assert_int_equal(uiommu_vfio_group_add_hwdev(t->g, "bound", hw), 0);
+	vt1_free(t);
+	uiommu_ctx_destroy(ctx);
+	uiommu_hwdev_destroy(hw);
+}
+
 static void test_set_container_errors(void **state)
 {
 	struct vt1 *t = vt1_new();
@@ -279,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_set_iommu_types),
 		cmocka_unit_test(test_commands_before_set_iommu),
 		cmocka_unit_test(test_group_status),
+		cmocka_unit_test(test_group_status_bound_hwdev),
 		cmocka_unit_test(test_set_container_errors),
 		cmocka_unit_test(test_unset_container),
 		cmocka_unit_test(test_get_device_fd),

@@ -246,6 +246,44 @@ static void test_unmap_get_dirty(void **state)
 	vt1_free(t);
 }
 
+/* Bitmap pgsize 0 (the kernel's __ffs(0) is undefined): -EINVAL from GET_BITMAP
+ * and from UNMAP with a bitmap, the user's bitmap untouched, the dirty page
+ * still pending for the next report and the mapping still there. */
+static void test_bitmap_pgsize_zero(void **state)
+{
+	struct vt1 *t = vt1_ready_emu();
+	struct {
+		struct {
+			__u32 argsz, flags;
+			__u64 iova, size;
+		} u;
+		struct vfio_bitmap b;
+	} a;
+	uint64_t bm = 0xa5a5a5a5a5a5a5a5ull;
+	char c = 1;
+
+	(void)state;
+	assert_int_equal(vt1_map_mem(t, 0, 0, 16 * PG), 0);
+	assert_int_equal(vt1_dirty(t, START), 0);
+	assert_int_equal(uiommu_vfio_dma_rw(t->emu, 5 * PG, &c, 1, true), 0);
+	assert_int_equal(vt1_get_bitmap(t, 0, 16 * PG, 0, &bm, 8), -EINVAL);
+	assert_int_equal(bm, 0xa5a5a5a5a5a5a5a5ull);
+	a.u = (__typeof__(a.u)){ .argsz = sizeof(a),
+		.flags = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, .size = 16 * PG };
+	a.b = (struct vfio_bitmap){ .pgsize = 0, .size = 8, .data = (__u64 *)&bm };
+	assert_int_equal(cio(t, VFIO_IOMMU_UNMAP_DMA, &a), -EINVAL);
+	assert_int_equal(bm, 0xa5a5a5a5a5a5a5a5ull);
+	assert_int_equal(a.u.size, 16 * PG); /* not written back */
+	assert_int_equal(vt1_map_mem(t, 0, 0, PG), -EEXIST);
+	/* The rw write was neither reported nor cleared by the refused calls. */
+	bm = 0;
+	a.b.pgsize = PG;
+	assert_int_equal(cio(t, VFIO_IOMMU_UNMAP_DMA, &a), 0);
+	assert_int_equal(a.u.size, 16 * PG);
+	assert_int_equal(bm, 1u << 5);
+	vt1_free(t);
+}
+
 /* Opt-in: the IOMMU's real dirty bits instead of "everything mapped". */
 static void test_opt_in_iommu_dirty(void **state)
 {
@@ -299,6 +337,31 @@ static void test_pin_errors(void **state)
 	assert_int_equal(uiommu_vfio_group_add_emudev(t->eg, "bare", &no_op, NULL, &bare), 0);
 	assert_int_equal(uiommu_vfio_pin_pages(bare, 0, 1, UIOMMU_PROT_READ, pages), -EINVAL);
 	assert_int_equal(uiommu_vfio_pin_pages(t->emu, 0, 1, UIOMMU_PROT_READ, pages), -EINVAL);
+	vt1_free(t);
+}
+
+/* An unaligned iova is -EINVAL (the kernel would key the pin by it and never
+ * find it at unpin): nothing pinned, dirtied, or put in pinned scope. */
+static void test_pin_unaligned_iova(void **state)
+{
+	struct vt1 *t = vt1_ready_emu();
+	uint64_t bm = 0, n = 99;
+	void *page;
+
+	(void)state;
+	assert_int_equal(vt1_map_mem(t, 0, 0, 4 * PG), 0);
+	assert_int_equal(vt1_dirty(t, START), 0);
+	assert_int_equal(uiommu_vfio_pin_pages(t->emu, PG + 1, 1, UIOMMU_PROT_READ, &page),
+			 -EINVAL);
+	assert_int_equal(uiommu_vfio_pin_pages(t->emu, 2 * PG - 1, 2, UIOMMU_PROT_READ, &page),
+			 -EINVAL);
+	assert_int_equal(uiommu_vfio_count_pinned(t->c, 0, 4 * PG, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(vt1_get_bitmap(t, 0, 4 * PG, PG, &bm, 8), 0);
+	assert_int_equal(bm, 0);
+	/* Nothing for the unmap to ask the device to unpin. */
+	assert_int_equal(vt1_unmap(t, 0, 0, 4 * PG, NULL), 0);
+	assert_int_equal(t->notified, 0);
 	vt1_free(t);
 }
 
@@ -369,8 +432,10 @@ int main(void)
 		cmocka_unit_test(test_new_mapping_starts_clean),
 		cmocka_unit_test(test_start_too_big),
 		cmocka_unit_test(test_unmap_get_dirty),
+		cmocka_unit_test(test_bitmap_pgsize_zero),
 		cmocka_unit_test(test_opt_in_iommu_dirty),
 		cmocka_unit_test(test_pin_errors),
+		cmocka_unit_test(test_pin_unaligned_iova),
 		cmocka_unit_test(test_pin_v1_eacces),
 		cmocka_unit_test(test_unmap_notifies_pinner),
 		cmocka_unit_test(test_rw_errors),

@@ -257,6 +257,39 @@ static void test_vaddr_refusal_is_atomic(void **state)
 	vt1_free(t);
 }
 
+/* MAP VADDR re-pins with a domain: a new vaddr that is not (wholly) mapped is
+ * -EFAULT, and the entry stays invalid with no page of it mapped. */
+static void test_vaddr_update_efault(void **state)
+{
+	struct vt1 *t = vt1_ready(VFIO_TYPE1v2_IOMMU);
+	struct uiommu_device *dev = uiommu_hwdev_dma(t->hw);
+	uint64_t va2 = (uintptr_t)t->mem + 8 * PG;
+	uint32_t v = 0x5a5a5a5a;
+	struct uiommu_vfio_group *g2;
+
+	(void)state;
+	assert_int_equal(vt1_map_mem(t, 0, 0x100000, 2 * PG), 0);
+	assert_int_equal(vt1_unmap(t, VFIO_DMA_UNMAP_FLAG_VADDR, 0x100000, 2 * PG, NULL), 0);
+	/* A hole at the second page: a partial re-map would show at the first. */
+	assert_int_equal(munmap(t->mem + 9 * PG, PG), 0);
+	assert_int_equal(vt1_map(t, VFIO_DMA_MAP_FLAG_VADDR, va2, 0x100000, 2 * PG), -EFAULT);
+	assert_int_equal(vt1_map(t, VFIO_DMA_MAP_FLAG_VADDR, 0x10000, 0x100000, 2 * PG), -EFAULT);
+	/* Still invalid: DMA faults on both pages, invalidating again is refused,
+	 * attach is still blocked, and the entry still counts against dma_avail. */
+	assert_int_equal(uiommu_device_dma_write(dev, 0x100000, &v, sizeof(v)), -EFAULT);
+	assert_int_equal(uiommu_device_dma_write(dev, 0x100000 + PG, &v, sizeof(v)), -EFAULT);
+	assert_int_equal(vt1_unmap(t, VFIO_DMA_UNMAP_FLAG_VADDR, 0x100000, 2 * PG, NULL), -EINVAL);
+	assert_int_equal(uiommu_vfio_group_create(3, UIOMMU_VFIO_GROUP_EMULATED, &g2), 0);
+	assert_int_equal(uiommu_vfio_group_set_container(g2, t->c), -EBUSY);
+	uiommu_vfio_group_destroy(g2);
+	assert_int_equal(info_avail(t), 65534);
+	/* A good vaddr still completes the update. */
+	assert_int_equal(vt1_map(t, VFIO_DMA_MAP_FLAG_VADDR, va2 + 8 * PG, 0x100000, 2 * PG), 0);
+	assert_int_equal(uiommu_device_dma_write(dev, 0x100000 + PG, &v, sizeof(v)), 0);
+	assert_memory_equal(t->mem + 17 * PG, &v, sizeof(v));
+	vt1_free(t);
+}
+
 static void test_vaddr_busy_with_emulated_group(void **state)
 {
 	struct vt1 *t = vt1_ready(VFIO_TYPE1v2_IOMMU);
@@ -330,6 +363,38 @@ static void test_attach_aperture_cuts_mapping(void **state)
 	vt1_free(t);
 }
 
+/* An empty list (emulated groups only) lets MAP anywhere; attaching a domain
+ * whose aperture misses a mapping is -EINVAL, and nothing is left behind. */
+static void test_attach_empty_list_mapping_outside(void **state)
+{
+	struct vt1 *t = vt1_ready_emu();
+	struct uiommu_device *dev = uiommu_hwdev_dma(t->hw);
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	struct vfio_iova_range r[4];
+	uint32_t v = 0xc0ffee;
+
+	(void)state;
+	assert_int_equal(vt1_map_mem(t, 0, 0x100000, PG), 0);
+	assert_int_equal(vt1_map_mem(t, PG, APERTURE_LAST + 1, PG), 0);
+	assert_int_equal(uiommu_vfio_group_set_container(t->g, t->c), -EINVAL);
+	/* Unchanged: no list, both entries, the group out, the device unattached. */
+	assert_int_equal(info_ranges(t, r), 0);
+	assert_int_equal(info_avail(t), 65533);
+	assert_int_equal(vt1_map_mem(t, 0, 0x100000, PG), -EEXIST);
+	assert_int_equal(vt1_map_mem(t, 0, APERTURE_LAST + 1, PG), -EEXIST);
+	assert_int_equal(gio(t->g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	assert_int_not_equal(uiommu_device_dma_write(dev, 0x100000, &v, sizeof(v)), 0);
+	/* Without the outside entry the attach succeeds: no leftover domain or
+	 * reservation of the failed one. */
+	assert_int_equal(vt1_unmap(t, 0, APERTURE_LAST + 1, PG, NULL), 0);
+	assert_int_equal(uiommu_vfio_group_set_container(t->g, t->c), 0);
+	assert_int_equal(info_ranges(t, r), 2);
+	assert_int_equal(uiommu_device_dma_write(dev, 0x100000, &v, sizeof(v)), 0);
+	assert_memory_equal(t->mem, &v, sizeof(v));
+	vt1_free(t);
+}
+
 /* The last IOMMU group leaving with emulated groups left: the kernel's list
  * becomes [0, 2^64 - 1], mappings stay. Without them: everything unmapped. */
 static void test_detach_last_iommu_group(void **state)
@@ -370,9 +435,11 @@ int main(void)
 		cmocka_unit_test(test_device_dma),
 		cmocka_unit_test(test_vaddr_lifecycle),
 		cmocka_unit_test(test_vaddr_refusal_is_atomic),
+		cmocka_unit_test(test_vaddr_update_efault),
 		cmocka_unit_test(test_vaddr_busy_with_emulated_group),
 		cmocka_unit_test(test_valid_list_attach_detach),
 		cmocka_unit_test(test_attach_aperture_cuts_mapping),
+		cmocka_unit_test(test_attach_empty_list_mapping_outside),
 		cmocka_unit_test(test_detach_last_iommu_group),
 	};
 
