@@ -216,3 +216,10 @@ const uint64_t *uiommu__mig_taken(const struct uiommu_migration *mig, uint64_t *
 	*words = mig->words;
 	return mig->taken;
 }
+
+const char *engine_device_name(const struct uiommu_machine *m)
+{
+	if (m->cfg.iommu != UIOMMU_MACHINE_VFIO_TYPE1)
+		return "dmadev";
+	return m->cfg.device_kind == UIOMMU_DMADEV_KIND_MDEV ? "mdev-type1" : "dmadev-type1";
+}

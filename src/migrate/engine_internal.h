@@ -21,7 +21,6 @@
 #define ENGINE_CHUNK_PAGES 1024ull
 #define ENGINE_PROGRESS_NS 250000000ull
 #define ENGINE_DEVICE_ID 0u
-#define ENGINE_DEVICE_NAME "dmadev"
 /* vCPU state estimate before the first save: regs, sregs, XSAVE, MSRs... */
 #define ENGINE_VCPU_STATE_EST (16ull << 10)
 #define ENGINE_DEVICE_STATE_EST (4ull << 10)
@@ -63,6 +62,13 @@ int engine_fail(struct uiommu_migration *mig, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool engine_cancelled(struct uiommu_migration *mig);
 uint64_t engine_now(void);
+/*
+ * The name of the machine's device in the stream: its kind and how it is
+ * attached ("dmadev" behind iommufd, "dmadev-type1", "mdev-type1"), so that
+ * a destination set up otherwise refuses the state instead of loading it
+ * into a device that would run differently.
+ */
+const char *engine_device_name(const struct uiommu_machine *m);
 
 /* engine_precopy.c */
 int engine_setup(struct uiommu_migration *mig);

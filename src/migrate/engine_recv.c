@@ -85,10 +85,12 @@ static int on_header(struct recv_ctx *c, const struct uiommu_stream_event *ev)
 
 static int on_device(struct recv_ctx *c, const struct uiommu_stream_event *ev)
 {
-	if (!c->m->dev || ev->device.id != ENGINE_DEVICE_ID ||
-	    strcmp(ev->device.name, ENGINE_DEVICE_NAME))
+	if (!c->m->dev || ev->device.id != ENGINE_DEVICE_ID)
 		return recv_fail_msg(c, -EPROTO, "state of an unknown device (%u, %s)",
 				     ev->device.id, ev->device.name);
+	if (strcmp(ev->device.name, engine_device_name(c->m)))
+		return recv_fail_msg(c, -EPROTO, "the stream's device is %s, this machine's is %s",
+				     ev->device.name, engine_device_name(c->m));
 	c->dev = ev->device;
 	c->have_dev = true;
 	return 0;

@@ -114,7 +114,7 @@ static int send_state(struct uiommu_migration *mig)
 		return engine_fail(mig, ret, "stop-copy: saving the vCPUs: %s", strerror(-ret));
 	mig->res.state_bytes = mig->dev_len + mig->vcpu_len;
 	if (mig->m->dev)
-		ret = uiommu_stream_send_device(mig->tx, ENGINE_DEVICE_ID, ENGINE_DEVICE_NAME,
+		ret = uiommu_stream_send_device(mig->tx, ENGINE_DEVICE_ID, engine_device_name(mig->m),
 						mig->dev_blob, mig->dev_len);
 	if (!ret)
 		ret = uiommu_stream_send_vcpus(mig->tx, mig->vcpu_blob, mig->vcpu_len);

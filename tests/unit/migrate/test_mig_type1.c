@@ -227,6 +227,38 @@ static void test_type1_mdev_device_on_kvm_migrates(void **state)
 	mdev_case(&c, "kvm, type1 mdev");
 }
 
+/*
+ * The device's kind travels in the stream: a destination set up with
+ * another one (here the iommufd DMA device for an mdev behind type1) refuses
+ * the state at switchover, the source comes back unharmed, and a retry to a
+ * destination set up like the source succeeds.
+ */
+static void test_device_of_another_kind_is_refused_and_a_retry_succeeds(void **state)
+{
+	struct mt_cfg c = t1_cfg(UIOMMU_DMADEV_KIND_MDEV);
+	struct mt t = { .cfg = c };
+
+	(void)state;
+	mt_source_up(&t);
+	t.cfg.iommu = UIOMMU_MACHINE_IOMMUFD;
+	t.cfg.kind = UIOMMU_DMADEV_KIND_DMA;
+	t.cfg.pin_pages = 0;
+	mt_dest_up(&t, false);
+	t.cfg = c;
+	mt_migrate(&t);
+	mt_print(&t, "mdev to a dma destination");
+	assert_int_equal(t.res.state, UIOMMU_MIG_FAILED);
+	assert_non_null(strstr(t.res.msg, "the stream's device is mdev-type1, this machine's is dmadev"));
+	assert_false(t.rres.resumed);
+	mt_assert_source_unharmed(&t);
+	mt_dest_down(&t);
+	mt_dest_up(&t, false);
+	mt_migrate(&t);
+	mt_print(&t, "retry");
+	mt_assert_ok(&t);
+	mt_down(&t);
+}
+
 static void test_mdev_needs_a_type1_container(void **state)
 {
 	struct mt_cfg c = t1_cfg(UIOMMU_DMADEV_KIND_MDEV);
@@ -253,6 +285,7 @@ int main(void)
 		cmocka_unit_test(test_type1_mdev_device_pinned_pages_are_resent_every_round),
 		cmocka_unit_test(test_type1_mdev_device_migrates_over_several_rounds),
 		cmocka_unit_test(test_type1_mdev_device_on_kvm_migrates),
+		cmocka_unit_test(test_device_of_another_kind_is_refused_and_a_retry_succeeds),
 		cmocka_unit_test(test_mdev_needs_a_type1_container),
 	};
 
