@@ -256,13 +256,28 @@ static const struct uiommu_mig_round_info *last_precopy(const struct mig_report 
 	return NULL;
 }
 
+/*
+ * " (what failed) [ERRNO]": the engine's message says what happened, which
+ * the errno's own text may not (a policy that gave up is ETIMEDOUT, whose
+ * text is "Connection timed out"); without a message, the errno's text.
+ */
+static void print_error(int err, const char *msg)
+{
+	const char *name = strerrorname_np(-err);
+
+	if (msg[0])
+		printf(" (%s) [%s]", msg, name ? name : "?");
+	else
+		printf(" (%s)", strerror(-err));
+}
+
 static void print_status(const struct mig_report *r)
 {
 	const struct uiommu_mig_result *res = &r->res;
 
 	printf("%-20s%s", "Migration status:", uiommu_mig_state_name(res->state));
 	if (res->error)
-		printf(" (%s%s%s)", strerror(-res->error), res->msg[0] ? ": " : "", res->msg);
+		print_error(res->error, res->msg);
 	printf("\n%-20s%.0f ms\n", "total time:", MS(res->total_ns));
 	printf("%-20s%.0f ms\n", "setup time:", MS(res->setup_ns));
 }
@@ -378,7 +393,7 @@ void mig_recv_summary_text(const struct mig_opts *o, const struct uiommu_mig_rec
 	(void)o;
 	printf("%-20s%s", "Migration status:", rc ? "failed" : "completed, the guest runs here");
 	if (rc)
-		printf(" (%s%s%s)", strerror(-rc), res->msg[0] ? ": " : "", res->msg);
+		print_error(rc, res->msg);
 	printf("\n%-20s%.0f ms (first byte to verdict)\n", "total time:", MS(res->total_ns));
 	if (res->resumed)
 		printf("%-20s%.1f ms (switchover record to guest running)\n", "resume:",
