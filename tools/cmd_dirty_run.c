@@ -63,15 +63,6 @@ static void run_help(FILE *out)
 		"exit: 0 verified, 1 runtime error, 2 usage, 4 a dirty page was lost\n");
 }
 
-static int parse_device(const char *s, enum uiommu_dmadev_pattern *p)
-{
-	static const char *const names[] = { "idle", "net", "block", "mixed" };
-	int i = tool_lookup(names, 4, s);
-
-	*p = i < 0 ? *p : (enum uiommu_dmadev_pattern)i;
-	return i < 0 ? -EINVAL : 0;
-}
-
 static int parse_source(const char *s, struct run_cfg *c)
 {
 	static const char *const names[] = { "kvm-log", "kvm-clear-log", "kvm-ring" };
@@ -103,7 +94,7 @@ static int parse_opt(struct run_cfg *c, int opt, const char *arg)
 		c->wl.pages_per_sec = strtoull(arg, NULL, 0);
 		return 0;
 	case 'D':
-		return parse_device(arg, &c->m.dma.pattern);
+		return tool_parse_dma_pattern(arg, &c->m.dma.pattern);
 	case 'R':
 		c->m.dma.rate_bytes_per_sec = (uint64_t)(atof(arg) * 1e6);
 		return atof(arg) >= 0 ? 0 : -EINVAL;

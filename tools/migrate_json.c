@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "migrate.h"
+#include "uiommu.h"
 
 #define MS(ns) ((double)(ns) / 1e6)
 #define PAGE UIOMMU_VM_PAGE_SIZE
@@ -77,7 +78,6 @@ static void json_checks(const struct uiommu_mig_recv_result *rr)
 
 static void json_machine(const struct mig_opts *o, const char *backend)
 {
-	static const char *const patterns[] = { "idle", "net", "block", "mixed" };
 
 	printf("\"machine\":{\"backend\":\"%s\",\"mem_bytes\":%llu,\"vcpus\":%u,\"dma_bytes\":%llu,"
 	       "\"cpu_source\":\"%s\",\"workload\":",
@@ -85,7 +85,7 @@ static void json_machine(const struct mig_opts *o, const char *backend)
 	       o->m.backend == UIOMMU_VM_SOFT ? "soft" : o->m.cpu_source);
 	json_str(o->wl_name);
 	printf(",\"rate_mb_s\":%.1f,\"device\":\"%s\",\"dma_rate_mb_s\":%.1f", o->rate_mbps,
-	       patterns[o->m.dma.pattern & 3], o->dma_rate_mbps);
+	       tool_dma_patterns[o->m.dma.pattern & 3], o->dma_rate_mbps);
 	printf(",\"iommu\":\"%s\",\"device_kind\":\"%s\",\"pin_pages\":%llu,"
 	       "\"type1_iommu_dirty\":%s}",
 	       o->m.iommu == UIOMMU_MACHINE_VFIO_TYPE1 ? "vfio-type1" : "iommufd",

@@ -226,9 +226,6 @@ static int parse_machine_opt(struct mig_opts *o, int opt, const char *arg)
 /* Workload options (the sender's). */
 static int parse_workload_opt(struct mig_opts *o, int opt, const char *arg)
 {
-	static const char *const patterns[] = { "idle", "net", "block", "mixed" };
-	int i = 0;
-
 	switch (opt) {
 	case 'w':
 		return parse_workload(arg, o);
@@ -238,10 +235,7 @@ static int parse_workload_opt(struct mig_opts *o, int opt, const char *arg)
 		o->wl.pages_per_sec = (uint64_t)(o->rate_mbps * MB / UIOMMU_VM_PAGE_SIZE);
 		return 0;
 	case 'D':
-		if (parse_word(arg, patterns, 4, &i))
-			return -EINVAL;
-		o->m.dma.pattern = (enum uiommu_dmadev_pattern)i;
-		return 0;
+		return tool_parse_dma_pattern(arg, &o->m.dma.pattern);
 	case 'R':
 		if (parse_num(arg, 0, 1e6, &o->dma_rate_mbps))
 			return -EINVAL;

@@ -103,13 +103,12 @@ static const char *iommu_desc(const struct mig_opts *o, char *buf, size_t len)
 
 static const char *device_desc(const struct mig_opts *o, char *buf, size_t len)
 {
-	static const char *const patterns[] = { "idle", "net", "block", "mixed" };
 	char iommu[64];
 
 	if (!o->m.dma_bytes)
 		return "no DMA device";
 	snprintf(buf, len, "DMA device: %llu MiB region, %s at %.0f MB/s (%s)",
-		 (unsigned long long)(o->m.dma_bytes >> 20), patterns[o->m.dma.pattern & 3],
+		 (unsigned long long)(o->m.dma_bytes >> 20), tool_dma_patterns[o->m.dma.pattern & 3],
 		 o->dma_rate_mbps, iommu_desc(o, iommu, sizeof(iommu)));
 	return buf;
 }

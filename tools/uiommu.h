@@ -36,5 +36,10 @@ int tool_lookup(const char *const *names, int n, const char *s);
  */
 struct uiommu_workload;
 int tool_parse_workload(const char *s, struct uiommu_workload *wl);
+/* The DMA device's patterns by name (idle, net, block, mixed); -EINVAL otherwise. */
+#define TOOL_DMA_PATTERNS 4
+extern const char *const tool_dma_patterns[TOOL_DMA_PATTERNS];
+enum uiommu_dmadev_pattern;
+int tool_parse_dma_pattern(const char *s, enum uiommu_dmadev_pattern *p);
 
 #endif

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small helpers the CLI commands share: the monotonic clock, looking a word
- * up in a table of option values, and the guest workload option.
+ * up in a table of option values, the guest workload option and the DMA
+ * device's pattern names.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include <uiommu/dmadev.h>
 #include <uiommu/vm.h>
 
 #include "uiommu.h"
@@ -26,6 +28,19 @@ int tool_lookup(const char *const *names, int n, const char *s)
 		if (!strcmp(s, names[i]))
 			return i;
 	return -1;
+}
+
+/* Indexed by enum uiommu_dmadev_pattern. */
+const char *const tool_dma_patterns[TOOL_DMA_PATTERNS] = { "idle", "net", "block", "mixed" };
+
+int tool_parse_dma_pattern(const char *s, enum uiommu_dmadev_pattern *p)
+{
+	int i = tool_lookup(tool_dma_patterns, TOOL_DMA_PATTERNS, s);
+
+	if (i < 0)
+		return -EINVAL;
+	*p = (enum uiommu_dmadev_pattern)i;
+	return 0;
 }
 
 int tool_parse_workload(const char *s, struct uiommu_workload *wl)
