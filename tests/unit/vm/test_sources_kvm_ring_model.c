@@ -64,6 +64,8 @@ struct model {
 	uint64_t ring_full_exits;
 	bool wedged;
 	bool reset_interruptible; /* a reset ran with signals it could stop for */
+	unsigned int fail_resets; /* the next ones walk, then fail with EINTR (6.17's bail-out) */
+	unsigned int region_calls; /* KVM_SET_USER_MEMORY_REGION: dirty logging off or on */
 };
 
 static struct model m;
@@ -105,7 +107,14 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 		if (!sigismember(&cur, SIGRTMIN + 6) || !sigismember(&cur, SIGINT))
 			__atomic_store_n(&m.reset_interruptible, true, __ATOMIC_RELAXED);
 		model_reset();
+		if (m.fail_resets) {
+			m.fail_resets--;
+			errno = EINTR;
+			return -1;
+		}
+		return 0;
 	}
+	m.region_calls++;
 	return 0; /* KVM_SET_USER_MEMORY_REGION: logging on or off */
 }
 
@@ -345,6 +354,35 @@ static void test_model_ring_collector_racing_a_runaway_vcpu_loses_nothing(void *
 	window(r.f, st.overflows > 0);
 }
 
+/*
+ * A reset that fails part way (KVM 6.17 on, with a signal pending: the
+ * entries are taken, their pages not write-protected) must not lose the
+ * pages' next writes: the source turns dirty logging off and on (KVM
+ * write-protects the whole slot again) and reports every page.
+ */
+static void test_model_failed_reset_protects_the_slot_again_and_reports_all(void **state)
+{
+	struct fixture *f = *state;
+	unsigned int calls;
+
+	model_run(&f->link, 20, false, next_random);
+	collect(f);
+	window(f, false);
+	model_run(&f->link, 20, false, next_random);
+	m.fail_resets = 1;
+	calls = m.region_calls;
+	assert_int_equal(uiommu_dirty_source_collect(f->src, f->got, NULL), -EINTR);
+	assert_int_equal(m.region_calls, calls + 2);
+	assert_int_equal(stats(f).overflows, 1);
+	for (uint64_t p = 0; p < NP; p++)
+		assert_true(uiommu_bitmap_test(f->got, p));
+	window(f, true);
+	/* Exact again afterwards. */
+	model_run(&f->link, 100, false, next_random);
+	collect(f);
+	window(f, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +395,9 @@ int main(void)
 		fixture_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_model_ring_collector_racing_a_runaway_vcpu_loses_nothing, fixture_setup,
+		fixture_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_model_failed_reset_protects_the_slot_again_and_reports_all, fixture_setup,
 		fixture_teardown),
 	};
 
