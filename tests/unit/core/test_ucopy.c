@@ -2,7 +2,8 @@
 /*
  * Tests of the user-copy layer: bad pointers give -EFAULT and never a crash,
  * the stack fast path accepts only the live part of the calling thread's
- * stack, and a remembered bitmap range that was unmapped is caught.
+ * stack, and a remembered bitmap range that was unmapped is caught; ranges
+ * are remembered per thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -107,6 +108,32 @@ static void test_populate_write_catches_a_remembered_range_unmapped(void **state
 	munmap(ro, pg);
 }
 
+static void *thread_populate(void *arg)
+{
+	return (void *)(intptr_t)uiommu__user_populate_write(arg, uiommu__page_size());
+}
+
+/*
+ * What one thread remembers does not vouch for a range in another: a bitmap
+ * made read-only after this thread validated it is still refused to a thread
+ * that never validated it (a shared cache would answer 0, and the harvest
+ * would then fault in the caller).
+ */
+static void test_populate_write_remembers_per_thread(void **state)
+{
+	char *bm = map_pages(1, PROT_READ | PROT_WRITE);
+	pthread_t t;
+	void *ret;
+
+	(void)state;
+	assert_int_equal(uiommu__user_populate_write(bm, uiommu__page_size()), 0);
+	assert_int_equal(mprotect(bm, uiommu__page_size(), PROT_READ), 0);
+	assert_int_equal(pthread_create(&t, NULL, thread_populate, bm), 0);
+	pthread_join(t, &ret);
+	assert_int_equal((intptr_t)ret, -EFAULT);
+	munmap(bm, uiommu__page_size());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +141,7 @@ int main(void)
 		cmocka_unit_test(test_stack_fast_path_takes_only_the_live_stack),
 		cmocka_unit_test(test_copies_from_another_threads_stack_work),
 		cmocka_unit_test(test_populate_write_catches_a_remembered_range_unmapped),
+		cmocka_unit_test(test_populate_write_remembers_per_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
