@@ -689,6 +689,43 @@ static void case_fork(void)
 	close(fd);
 }
 
+/* ---- exec: a context fd kept across exec is a plain memfd there ---- */
+
+/* Run in the new image: the inherited fd is open but serves no context. */
+static void case_exec_child(void)
+{
+	const char *env = getenv("UIOMMU_TEST_EXEC_FD");
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+	int fd = env ? atoi(env) : -1, fresh;
+
+	CHECK(fd > 2 && fcntl(fd, F_GETFD) >= 0);
+	CHECK(ioctl(fd, IOMMU_IOAS_ALLOC, &a) == -1 && errno == ENOTTY && !a.out_ioas_id);
+	fresh = open_iommufd();
+	CHECK(ioas_alloc(fresh) == 1); /* a new context, not the old image's */
+	close(fresh);
+	close(fd);
+}
+
+static void case_exec(void)
+{
+	int fd = open("/dev/iommu", O_RDWR), status; /* no O_CLOEXEC */
+	char num[16];
+	pid_t pid;
+
+	CHECK(fd >= 0 && ioas_alloc(fd) == 1);
+	snprintf(num, sizeof(num), "%d", fd);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (!pid) {
+		setenv("UIOMMU_TEST_EXEC_FD", num, 1);
+		execl("/proc/self/exe", "test_shim", "exec_child", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status));
+	CHECK(ioas_alloc(fd) == 2); /* the parent's context is untouched */
+	close(fd);
+}
+
 /* ---- fault queues: read and write on the fault fd ---- */
 
 static long test_cmd(int fd, struct iommu_test_cmd *c)
@@ -865,6 +902,8 @@ static const struct {
 	{ "env_devices", case_env_devices },
 	{ "bad_config", case_bad_config },
 	{ "fork", case_fork },
+	{ "exec", case_exec },
+	{ "exec_child", case_exec_child },
 	{ "threads", case_threads },
 	{ "fault_fd", case_fault_fd },
 };
