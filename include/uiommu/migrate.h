@@ -61,6 +61,7 @@ struct uiommu_mig_round {
 	uint64_t bytes_sent;     /* on the wire during the round */
 	uint64_t send_ns;        /* time spent sending them */
 	uint64_t pages_sent;
+	uint64_t zero_pages;     /* of pages_sent, those sent as zero records */
 	uint64_t dirty_pages;    /* pending after this round's collection (to send next) */
 	uint64_t round_ns;       /* wall time of the whole round */
 	uint64_t elapsed_ns;     /* since the migration started */

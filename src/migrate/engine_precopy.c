@@ -221,7 +221,8 @@ static void feed_policy(struct uiommu_migration *mig, struct uiommu_mig_round_in
 	struct uiommu_mig_round r = {
 		.bytes_sent = ri->bytes,
 		.send_ns = ri->send_ns,
-		.pages_sent = ri->dirty_pages,
+		.pages_sent = ri->data_pages + ri->zero_pages,
+		.zero_pages = ri->zero_pages,
 		.dirty_pages = ri->pending_pages,
 		.round_ns = ri->round_ns,
 		.elapsed_ns = engine_now() - mig->start_ns,

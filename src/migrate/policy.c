@@ -8,6 +8,10 @@
  * hiccup neither triggers nor blocks a switchover. Until a round has sent
  * something, a nominal 1 Gbit/s stands in: conservative on loopback, and the
  * first round always sends the whole memory, so it is replaced at once.
+ * A round that sent mostly zero pages spent its time finding them, not on
+ * the wire: its bytes over its time only bound the link from below. Such a
+ * round can raise the estimate (or make the first one) but not lower it;
+ * otherwise one quiet round halves the estimate and costs an extra round.
  *
  * Expected downtime = (pending pages x bytes per page on the wire + device and
  * vCPU state) / bandwidth. It fitting the limit means switch over (QEMU's
@@ -59,7 +63,12 @@ static void update_bandwidth(struct uiommu_mig_policy *p, const struct uiommu_mi
 	if (!r->bytes_sent || !r->send_ns)
 		return;
 	sample = (uint64_t)((double)r->bytes_sent * NS / (double)r->send_ns);
-	p->bandwidth_bps = p->bandwidth_bps ? (p->bandwidth_bps + sample) / 2 : sample;
+	if (!p->bandwidth_bps)
+		p->bandwidth_bps = sample;
+	else if (r->zero_pages * 2 <= r->pages_sent)
+		p->bandwidth_bps = (p->bandwidth_bps + sample) / 2;
+	else if (sample > p->bandwidth_bps)
+		p->bandwidth_bps = sample;
 }
 
 /* Time to send @pages pages and @extra bytes at the estimated bandwidth. */

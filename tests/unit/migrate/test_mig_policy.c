@@ -50,6 +50,40 @@ static void test_defaults_are_qemus(void **state)
 	assert_true(cfg.throttle_initial == 0.20 && cfg.throttle_step == 0.10);
 }
 
+/*
+ * A round of mostly zero pages measures how fast they were found, not the
+ * link: it may raise the estimate or make the first one, never lower it.
+ */
+static void test_a_mostly_zero_round_does_not_lower_the_bandwidth(void **state)
+{
+	struct uiommu_mig_policy_cfg cfg;
+	struct uiommu_mig_policy p;
+	struct uiommu_mig_decision d;
+	struct uiommu_mig_round r;
+
+	(void)state;
+	uiommu_mig_policy_defaults(&cfg);
+	uiommu_mig_policy_init(&p, &cfg);
+	feed(&p, mk(262144, 1000000000ull, 200000, 0), &d);
+	r = mk(200000, 100000000ull, 150000, 0);
+	r.zero_pages = 150000;
+	feed(&p, r, &d);
+	assert_true(d.bandwidth_bps == 1000000000ull);
+	r.send_ns /= 20; /* 2 GB/s: a lower bound above the estimate raises it */
+	feed(&p, r, &d);
+	assert_true(d.bandwidth_bps >= 1999000000ull && d.bandwidth_bps <= 2001000000ull);
+	r.zero_pages = 100000; /* half: the round was on the wire, it counts */
+	r.send_ns *= 4;
+	feed(&p, r, &d);
+	assert_true(d.bandwidth_bps >= 1249000000ull && d.bandwidth_bps <= 1251000000ull);
+
+	uiommu_mig_policy_init(&p, &cfg);
+	r = mk(262144, 100000000ull, 200000, 0);
+	r.zero_pages = 262000;
+	feed(&p, r, &d);
+	assert_true(d.bandwidth_bps == 100000000ull); /* the first estimate, lower bound or not */
+}
+
 static void test_small_remainder_switches_over_with_the_formula(void **state)
 {
 	struct uiommu_mig_policy_cfg cfg;
@@ -238,6 +272,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_qemus),
 		cmocka_unit_test(test_small_remainder_switches_over_with_the_formula),
+		cmocka_unit_test(test_a_mostly_zero_round_does_not_lower_the_bandwidth),
 		cmocka_unit_test(test_bandwidth_is_smoothed_and_kept_over_empty_rounds),
 		cmocka_unit_test(test_unmeasured_bandwidth_uses_the_nominal_gigabit),
 		cmocka_unit_test(test_stuck_remainder_raises_throttle_in_steps_to_the_cap),
