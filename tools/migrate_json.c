@@ -97,8 +97,8 @@ static void json_machine(const struct mig_opts *o, const char *backend)
 
 static void json_round(const struct uiommu_mig_round_info *ri)
 {
-	printf("{\"round\":%u,\"stopcopy\":%s,\"sources\":{", ri->round,
-	       ri->stopcopy ? "true" : "false");
+	printf("{\"round\":%u,\"stopcopy\":%s,\"completed\":%s,\"sources\":{", ri->round,
+	       ri->stopcopy ? "true" : "false", ri->completed ? "true" : "false");
 	for (unsigned int s = 0; s < ri->nr_sources && s < UIOMMU_ROUND_MAX_SOURCES; s++)
 		printf("%s\"%s\":%llu", s ? "," : "", ri->source_name[s], (ull)ri->source_pages[s]);
 	printf("},\"sent_pages\":%llu,\"data_pages\":%llu,\"zero_pages\":%llu,\"bytes\":%llu,"

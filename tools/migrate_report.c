@@ -367,7 +367,9 @@ static void print_round_table(const struct mig_report *r)
 			printf(" %9llu", (unsigned long long)ri->source_pages[s]);
 		if (r->res.pinned_pages)
 			printf(" %7llu", (unsigned long long)ri->pinned_pages);
-		if (ri->stopcopy)
+		if (!ri->completed)
+			printf(" %10s %6.0f %%  %s\n", "-", ri->throttle * 100, "cut short");
+		else if (ri->stopcopy)
 			printf(" %10s %6.0f %%  %s\n", "-", ri->throttle * 100, "-");
 		else
 			printf(" %7.1f ms %6.0f %%  %s\n", MS(ri->expected_downtime_ns),

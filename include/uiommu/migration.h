@@ -54,6 +54,7 @@ UIOMMU_BEGIN_DECLS
 struct uiommu_mig_round_info {
 	uint32_t round;     /* 1: the full first pass */
 	bool stopcopy;      /* the final round, guest stopped */
+	bool completed;     /* false: cut short by a failure or cancel */
 	unsigned int nr_sources;
 	const char *source_name[UIOMMU_ROUND_MAX_SOURCES]; /* static strings of the machine */
 	uint64_t source_pages[UIOMMU_ROUND_MAX_SOURCES];   /* each source's report this round */
@@ -111,7 +112,7 @@ struct uiommu_mig_result {
 	uint64_t downtime_ns;          /* source paused to receiver's "resumed" notice */
 	uint64_t stopcopy_pages;       /* pages sent while the guest was stopped */
 	uint64_t state_bytes;          /* device + vCPU state */
-	uint32_t rounds;               /* pre-copy rounds, the stop-copy round not counted */
+	uint32_t rounds;               /* pre-copy rounds completed (not the stop-copy) */
 	double throttle_max;
 	uint64_t guest_stall_ns;       /* time the vCPUs were held back by the throttle */
 	uint64_t dma_stall_ns;         /* and the device */

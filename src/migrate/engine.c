@@ -143,7 +143,7 @@ static void fill_totals(struct uiommu_migration *mig)
 	for (unsigned int i = 0; i < mig->nr_rounds; i++) {
 		const struct uiommu_mig_round_info *ri = &mig->rounds[i];
 
-		if (ri->stopcopy)
+		if (ri->stopcopy || !ri->completed)
 			continue;
 		res->rounds++;
 		/* What a pre-copy round found pinned, the next round (or the stop-copy) resends. */

@@ -277,8 +277,11 @@ static int precopy_round(struct uiommu_migration *mig, struct uiommu_mig_round_i
 	ret = engine_send_bitmap(mig, ri);
 	if (!ret)
 		ret = collect_round(mig, ri);
-	if (ret)
+	if (ret) {
+		/* What the cut round did send, for the log. */
+		engine_round_sent(mig, ri, &before);
 		return ret;
+	}
 	ri->round_ns = engine_now() - t0;
 	ret = uiommu_stream_send_round(mig->tx, ri->round, ri->round_ns, ri->pending_pages);
 	if (ret)
@@ -286,6 +289,7 @@ static int precopy_round(struct uiommu_migration *mig, struct uiommu_mig_round_i
 				   strerror(-ret));
 	engine_round_sent(mig, ri, &before);
 	feed_policy(mig, ri);
+	ri->completed = true;
 	engine_progress(mig, ri->pending_pages, true);
 	return 0;
 }

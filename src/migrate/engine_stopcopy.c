@@ -82,6 +82,7 @@ static int final_round(struct uiommu_migration *mig)
 	if (ret)
 		return engine_fail(mig, ret, "stop-copy: sending pages: %s", strerror(-ret));
 	engine_round_sent(mig, ri, &before);
+	ri->completed = true;
 	mig->res.stopcopy_pages = ri->dirty_pages;
 	return 0;
 }

@@ -172,6 +172,20 @@ static void *cancel_thread(void *arg)
 	return NULL;
 }
 
+/* Only rounds that ran to their end count; only the last may have been cut. */
+static void assert_completed_rounds_counted(struct mt *t)
+{
+	const struct uiommu_mig_round_info *ri;
+	unsigned int nr, done = 0;
+
+	ri = uiommu_mig_get_rounds(t->mig, &nr);
+	for (unsigned int i = 0; i < nr; i++) {
+		assert_true(ri[i].completed || i == nr - 1);
+		done += ri[i].completed && !ri[i].stopcopy;
+	}
+	assert_int_equal(t->res.rounds, done);
+}
+
 static void test_cancel_from_another_thread_is_safe_and_retry_succeeds(void **state)
 {
 	struct mt t = { .cfg = busy_cfg() };
@@ -200,6 +214,7 @@ static void test_cancel_from_another_thread_is_safe_and_retry_succeeds(void **st
 	mt_print(&t, "cancelled");
 	assert_int_equal(t.ret, -ECANCELED);
 	assert_int_equal(t.res.state, UIOMMU_MIG_CANCELLED);
+	assert_completed_rounds_counted(&t);
 	mt_assert_source_unharmed(&t);
 	mt_dest_down(&t);
 	final_attempt(&t);
