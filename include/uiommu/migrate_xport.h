@@ -124,6 +124,8 @@ UIOMMU_EXPORT int uiommu_xport_read_full(struct uiommu_xport *x, void *buf, size
 UIOMMU_EXPORT void uiommu_xport_set_timeout(struct uiommu_xport *x, int timeout_ms);
 /* Limits writes to @bytes_per_sec on average (0 = unlimited, the default). */
 UIOMMU_EXPORT void uiommu_xport_set_bandwidth(struct uiommu_xport *x, uint64_t bytes_per_sec);
+/* The limit in force (0 = unlimited). */
+UIOMMU_EXPORT uint64_t uiommu_xport_get_bandwidth(const struct uiommu_xport *x);
 /* Any thread: makes blocked and later reads and writes fail with -ECANCELED. */
 UIOMMU_EXPORT void uiommu_xport_shutdown(struct uiommu_xport *x);
 UIOMMU_EXPORT void uiommu_xport_get_stats(const struct uiommu_xport *x,

@@ -192,6 +192,8 @@ UIOMMU_EXPORT int uiommu_mig_run(struct uiommu_migration *mig)
 	__atomic_store_n(&mig->running, 0, __ATOMIC_RELEASE);
 	if (ret)
 		finish_failed(mig, ret);
+	if (mig->bandwidth_set)
+		uiommu_xport_set_bandwidth(mig->cfg.xport, mig->saved_bandwidth);
 	fill_totals(mig);
 	engine_progress(mig, 0, true);
 	return mig->res.error;

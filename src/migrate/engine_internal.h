@@ -34,6 +34,8 @@ struct uiommu_migration {
 	int cancel;  /* atomic: uiommu_mig_cancel() was called */
 	int running; /* atomic: run is between setup and its verdict */
 	bool ran;
+	bool bandwidth_set;       /* the caller's limit is in saved_bandwidth */
+	uint64_t saved_bandwidth;
 	bool paused; /* the engine paused the source machine */
 	uint64_t words;
 	uint64_t *send;  /* the pages of the round being sent */

@@ -50,8 +50,12 @@ int engine_setup(struct uiommu_migration *mig)
 
 	if (ret)
 		return engine_fail(mig, ret, "setup: stream sender: %s", strerror(-ret));
-	if (mig->cfg.bandwidth_bps)
+	if (mig->cfg.bandwidth_bps) {
+		/* The transport is the caller's: run() puts its own limit back. */
+		mig->saved_bandwidth = uiommu_xport_get_bandwidth(mig->cfg.xport);
+		mig->bandwidth_set = true;
 		uiommu_xport_set_bandwidth(mig->cfg.xport, mig->cfg.bandwidth_bps);
+	}
 	engine_stall_update(mig);
 	ret = uiommu_machine_track_start(mig->m);
 	if (ret)

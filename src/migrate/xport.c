@@ -75,6 +75,11 @@ UIOMMU_EXPORT void uiommu_xport_set_bandwidth(struct uiommu_xport *x, uint64_t b
 	b->last_ns = uiommu__now_ns();
 }
 
+UIOMMU_EXPORT uint64_t uiommu_xport_get_bandwidth(const struct uiommu_xport *x)
+{
+	return x->bucket.rate;
+}
+
 UIOMMU_EXPORT void uiommu_xport_shutdown(struct uiommu_xport *x)
 {
 	__atomic_store_n(&x->shut, 1, __ATOMIC_RELEASE);

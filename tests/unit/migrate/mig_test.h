@@ -316,6 +316,7 @@ static inline int mt_migrate(struct mt *t)
 		.bandwidth_bps = t->cfg.bandwidth,
 		.verify = UIOMMU_STREAM_VERIFY_PAGES,
 	};
+	uint64_t limit = uiommu_xport_get_bandwidth(t->xs);
 
 	if (t->cfg.policy_set)
 		cfg.policy = t->cfg.policy;
@@ -326,6 +327,8 @@ static inline int mt_migrate(struct mt *t)
 	t->thr_up = true;
 	t->ret = uiommu_mig_run(t->mig);
 	uiommu_mig_get_result(t->mig, &t->res);
+	/* The transport is ours: the migration's limit is gone, ours is back. */
+	assert_true(uiommu_xport_get_bandwidth(t->xs) == limit);
 	mt_join(t);
 	return t->ret;
 }

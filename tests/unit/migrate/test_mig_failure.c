@@ -207,8 +207,10 @@ static void test_cancel_from_another_thread_is_safe_and_retry_succeeds(void **st
 	assert_int_equal(pthread_create(&t.thr, NULL, mt_recv_thread, &t), 0);
 	t.thr_up = true;
 	assert_int_equal(pthread_create(&thr, NULL, cancel_thread, &c), 0);
+	uiommu_xport_set_bandwidth(t.xs, 1ull << 40); /* the caller's own limit */
 	t.ret = uiommu_mig_run(t.mig);
 	pthread_join(thr, NULL);
+	assert_true(uiommu_xport_get_bandwidth(t.xs) == 1ull << 40);
 	uiommu_mig_get_result(t.mig, &t.res);
 	mt_join(&t);
 	mt_print(&t, "cancelled");
