@@ -148,6 +148,11 @@ UIOMMU_EXPORT void uiommu_vm_dma_region(struct uiommu_vm *vm, uint64_t *gpa, uin
  */
 UIOMMU_EXPORT int uiommu_vm_start(struct uiommu_vm *vm, const struct uiommu_workload *wl);
 /*
+ * The workload last started, or restored with the vCPU state (IDLE before
+ * either). A HOTSET's percentages are 0 for the other kinds.
+ */
+UIOMMU_EXPORT void uiommu_vm_get_workload(struct uiommu_vm *vm, struct uiommu_workload *wl);
+/*
  * Pause: every vCPU out of the guest and parked, vCPU state stable (a KVM
  * vCPU's pending port exit is completed first). Pausing a paused VM is a
  * no-op. Resume undoes it, and starts the vCPU threads if they never ran

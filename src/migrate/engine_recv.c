@@ -33,6 +33,7 @@
  * every work page must hold the generation the guest's table says. A page
  * a KVM vCPU was writing when the source paused it is finished first, when
  * the vCPU runs again here (the content and the table are both in memory).
+ * The guest then takes up the workload it arrived with again.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -252,23 +253,41 @@ static int answer(struct recv_ctx *c, int ret)
 	return ret;
 }
 
-static int guest_check(struct recv_ctx *c)
+/* Waits for the guest's VERIFY pass; @st: the VM's statistics at its end. */
+static int guest_check_wait(struct recv_ctx *c, struct uiommu_vm_stats *st)
 {
-	const struct uiommu_workload wl = { .kind = UIOMMU_WL_VERIFY };
 	const struct timespec poll = { .tv_nsec = GUEST_POLL_NS };
 	uint64_t limit = c->cfg->guest_check_timeout_ns ? c->cfg->guest_check_timeout_ns
 							 : GUEST_CHECK_NS;
 	uint64_t end = engine_now() + limit;
-	struct uiommu_vm_stats st;
-	int ret = uiommu_vm_start(c->m->vm, &wl);
 
-	if (ret)
-		return recv_fail_msg(c, ret, "starting the guest's check (%d)", ret);
-	for (uiommu_vm_get_stats(c->m->vm, &st); !st.verify_done; uiommu_vm_get_stats(c->m->vm, &st)) {
+	for (uiommu_vm_get_stats(c->m->vm, st); !st->verify_done; uiommu_vm_get_stats(c->m->vm, st)) {
 		if (engine_now() > end)
 			return recv_fail_msg(c, -ETIMEDOUT, "the guest's check did not finish");
 		nanosleep(&poll, NULL);
 	}
+	return 0;
+}
+
+/*
+ * The guest's own check runs between two stretches of the workload it
+ * arrived with, which it then takes up again, whatever the check found.
+ */
+static int guest_check(struct recv_ctx *c)
+{
+	const struct uiommu_workload verify = { .kind = UIOMMU_WL_VERIFY };
+	struct uiommu_workload wl;
+	struct uiommu_vm_stats st;
+	int ret, ret2;
+
+	uiommu_vm_get_workload(c->m->vm, &wl);
+	ret = uiommu_vm_start(c->m->vm, &verify);
+	if (ret)
+		return recv_fail_msg(c, ret, "starting the guest's check (%d)", ret);
+	ret = guest_check_wait(c, &st);
+	ret2 = wl.kind == UIOMMU_WL_VERIFY ? 0 : uiommu_vm_start(c->m->vm, &wl);
+	if (ret)
+		return ret;
 	c->res->guest_checked = true;
 	c->res->guest_verified_pages = st.verified_pages;
 	c->res->guest_bad_pages = st.bad_pages;
@@ -276,6 +295,9 @@ static int guest_check(struct recv_ctx *c)
 		return recv_fail_msg(c, -EIO, "the guest found %llu bad pages of %llu",
 				     (unsigned long long)st.bad_pages,
 				     (unsigned long long)st.verified_pages);
+	if (ret2)
+		return recv_fail_msg(c, ret2, "resuming the guest's workload after its check (%d)",
+				     ret2);
 	return 0;
 }
 

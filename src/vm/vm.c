@@ -268,6 +268,19 @@ out_unlock:
 	return ret;
 }
 
+UIOMMU_EXPORT void uiommu_vm_get_workload(struct uiommu_vm *vm, struct uiommu_workload *wl)
+{
+	pthread_mutex_lock(&vm->lock);
+	*wl = (struct uiommu_workload){
+		.kind = (enum uiommu_workload_kind)vm->cmd.kind,
+		.pages_per_sec = vm->cmd.pages_per_sec,
+		.hot_pages_pct = vm->cmd.hot_pages_pct,
+		.hot_writes_pct = vm->cmd.hot_writes_pct,
+		.seed = vm->cmd.seed,
+	};
+	pthread_mutex_unlock(&vm->lock);
+}
+
 UIOMMU_EXPORT int uiommu_vm_pause(struct uiommu_vm *vm)
 {
 	unsigned int i;

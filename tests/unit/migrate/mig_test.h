@@ -365,6 +365,37 @@ static inline void mt_print(const struct mt *t, const char *what)
 		      (double)t->rres.resume_ns / 1e6, r->msg[0] ? ": " : "", r->msg);
 }
 
+/* A guest on a writing workload writes on (given the CPU: sanitizers and parallel tests starve it). */
+static inline void mt_assert_writes_on(struct uiommu_machine *m, enum uiommu_workload_kind kind)
+{
+	struct uiommu_vm_stats a, b;
+
+	if (kind == UIOMMU_WL_IDLE)
+		return;
+	uiommu_vm_get_stats(m->vm, &a);
+	for (int i = 0; i < 300; i++) {
+		mt_sleep_ms(10);
+		uiommu_vm_get_stats(m->vm, &b);
+		if (b.pages_written > a.pages_written)
+			break;
+	}
+	assert_true(b.pages_written > a.pages_written);
+}
+
+/* After its own check the destination guest is back on the source's workload. */
+static inline void mt_assert_guest_check_ok(const struct mt *t)
+{
+	struct uiommu_workload wl;
+
+	assert_true(t->rres.guest_checked);
+	assert_int_equal(t->rres.guest_bad_pages, 0);
+	assert_true(t->rres.guest_verified_pages > 0);
+	uiommu_vm_get_workload(t->dst->vm, &wl);
+	assert_int_equal(wl.kind, t->cfg.wl.kind);
+	assert_true(wl.pages_per_sec == t->cfg.wl.pages_per_sec && wl.seed == t->cfg.wl.seed);
+	mt_assert_writes_on(t->dst, wl.kind);
+}
+
 /* Everything a good migration must show, on both sides. */
 static inline void mt_assert_ok(const struct mt *t)
 {
@@ -387,11 +418,8 @@ static inline void mt_assert_ok(const struct mt *t)
 		assert_true(t->rres.device_checked);
 		assert_int_equal(t->rres.device_bad, 0);
 	}
-	if (!t->cfg.no_guest_check) {
-		assert_true(t->rres.guest_checked);
-		assert_int_equal(t->rres.guest_bad_pages, 0);
-		assert_true(t->rres.guest_verified_pages > 0);
-	}
+	if (!t->cfg.no_guest_check)
+		mt_assert_guest_check_ok(t);
 	assert_true(r->downtime_ns > 0);
 	assert_true(r->rounds >= 1);
 }
@@ -415,7 +443,6 @@ static inline void mt_assert_source_unharmed(struct mt *t)
 	struct uiommu_machine *m = t->src;
 	uint64_t words, *after = calloc(uiommu_bitmap_words(m->npages), 8);
 	const uint64_t *taken = uiommu__mig_taken(t->mig, &words);
-	struct uiommu_vm_stats a, b;
 
 	assert_non_null(after);
 	assert_int_equal(uiommu_round_collect(m->round), 0);
@@ -428,17 +455,7 @@ static inline void mt_assert_source_unharmed(struct mt *t)
 	if (m->dev)
 		assert_int_equal(uiommu_dmadev_get_state(m->dev), VFIO_DEVICE_STATE_RUNNING);
 	assert_true(m->tracking);
-	if (t->cfg.wl.kind == UIOMMU_WL_IDLE)
-		return;
-	/* The guest writes on (given the CPU: sanitizers and parallel tests starve it). */
-	uiommu_vm_get_stats(m->vm, &a);
-	for (int i = 0; i < 300; i++) {
-		mt_sleep_ms(10);
-		uiommu_vm_get_stats(m->vm, &b);
-		if (b.pages_written > a.pages_written)
-			break;
-	}
-	assert_true(b.pages_written > a.pages_written);
+	mt_assert_writes_on(m, t->cfg.wl.kind);
 }
 
 static inline struct uiommu_workload mt_wl(enum uiommu_workload_kind kind, uint64_t rate)

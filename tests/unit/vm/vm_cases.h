@@ -443,11 +443,14 @@ static struct uiommu_vm *vm_clone(struct uiommu_vm *src, const void *blob, uint6
 static void test_saved_vm_resumes_in_a_fresh_vm_and_verifies(void **state)
 {
 	struct uiommu_vm *src = vm_new(2, 64), *dst;
+	struct uiommu_workload ws, wd;
 	struct uiommu_vm_stats s, d;
 	uint64_t len;
 	void *blob;
 
 	(void)state;
+	uiommu_vm_get_workload(src, &ws);
+	assert_int_equal(ws.kind, UIOMMU_WL_IDLE);
 	vm_run(src, UIOMMU_WL_RANDOM, 0);
 	wait_pages(src, 8000, 15);
 	assert_int_equal(uiommu_vm_pause(src), 0);
@@ -455,6 +458,13 @@ static void test_saved_vm_resumes_in_a_fresh_vm_and_verifies(void **state)
 	s = vm_stats(src);
 	dst = vm_clone(src, blob, len);
 	free(blob);
+	/* The workload travels with the vCPU state. */
+	uiommu_vm_get_workload(src, &ws);
+	uiommu_vm_get_workload(dst, &wd);
+	assert_int_equal(ws.kind, UIOMMU_WL_RANDOM);
+	assert_int_equal(wd.kind, ws.kind);
+	assert_true(wd.pages_per_sec == ws.pages_per_sec && wd.seed == ws.seed);
+	assert_true(wd.hot_pages_pct == ws.hot_pages_pct && wd.hot_writes_pct == ws.hot_writes_pct);
 	d = vm_stats(dst);
 	assert_int_equal(d.pages_written, s.pages_written);
 	assert_int_equal(d.exits, s.exits);
