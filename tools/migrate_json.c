@@ -131,7 +131,7 @@ static void json_totals(const struct mig_report *r)
 	uint64_t rate = 0, expected = 0;
 
 	for (unsigned int i = 0; i < r->nr_rounds; i++) {
-		if (!r->rounds[i].stopcopy) {
+		if (!r->rounds[i].stopcopy && r->rounds[i].completed) {
 			rate = r->rounds[i].dirty_rate_pps;
 			expected = r->rounds[i].expected_downtime_ns;
 		}

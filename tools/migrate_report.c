@@ -246,11 +246,11 @@ static void print_compression(const struct uiommu_stream_stats *st, int level)
 	       (unsigned long long)st->compressed_batches, (unsigned long long)st->batches);
 }
 
-/* The last pre-copy round, whose figures the switchover was decided on. */
+/* The last completed pre-copy round, whose figures the policy last decided on. */
 static const struct uiommu_mig_round_info *last_precopy(const struct mig_report *r)
 {
 	for (unsigned int i = r->nr_rounds; i-- > 0;)
-		if (!r->rounds[i].stopcopy)
+		if (!r->rounds[i].stopcopy && r->rounds[i].completed)
 			return &r->rounds[i];
 	return NULL;
 }
