@@ -159,7 +159,8 @@ void mig_summary_json(const struct mig_report *r)
 {
 	printf("{\"status\":\"%s\",", uiommu_mig_state_name(r->res.state));
 	json_error(r->res.error, r->res.msg);
-	printf(",\"exit_code\":%d,", mig_exit_code(r));
+	printf(",\"exit_code\":%d,\"source_paused\":%s,", mig_exit_code(r),
+	       r->res.source_paused ? "true" : "false");
 	json_machine(r->o, r->backend);
 	json_totals(r);
 	printf(",\"verify_mode\":\"%s\",\"verify\":", mig_verify_name(r->o->verify));

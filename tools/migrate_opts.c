@@ -85,7 +85,9 @@ void mig_help(FILE *out)
 		"exit: 0 completed and verified, 1 migration failed (transport, receiver),\n"
 		"      2 usage, 3 setup error (memory, /dev/kvm, address in use, no gnuplot),\n"
 		"      4 verification failed (a page differs: a lost page),\n"
-		"      5 cancelled (SIGINT or SIGTERM; the source guest runs on)\n",
+		"      5 cancelled (SIGINT or SIGTERM; the source guest runs on)\n"
+		"      6 failed after the receiver resumed the guest without saying it failed:\n"
+		"        the source stays paused (the receiver may run the guest)\n",
 		UIOMMU_VM_MAX_VCPUS, UIOMMU_DMADEV_PIN_DEFAULT);
 }
 

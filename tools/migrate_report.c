@@ -171,6 +171,8 @@ int mig_exit_code(const struct mig_report *r)
 		return EXIT_VERIFY;
 	if (r->res.state == UIOMMU_MIG_COMPLETED)
 		return 0;
+	if (r->res.source_paused)
+		return EXIT_SOURCE_PAUSED;
 	if (r->res.state == UIOMMU_MIG_CANCELLED || r->cancelled)
 		return EXIT_CANCELLED;
 	return EXIT_RUNTIME;

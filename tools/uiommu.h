@@ -12,6 +12,7 @@
 #define EXIT_SETUP 3     /* migrate: could not set up (memory, /dev/kvm, address, gnuplot) */
 #define EXIT_VERIFY 4
 #define EXIT_CANCELLED 5 /* migrate: SIGINT or SIGTERM; the source guest runs on */
+#define EXIT_SOURCE_PAUSED 6 /* migrate: the receiver may run the guest; the source stays paused */
 
 struct uiommu_cmd {
 	const char *name;

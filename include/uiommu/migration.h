@@ -125,6 +125,15 @@ struct uiommu_mig_result {
 	struct uiommu_stream_stats stream; /* bytes, data/zero pages, compression */
 	bool remote_valid;             /* a verdict arrived from the receiver */
 	struct uiommu_stream_result remote; /* status and page-for-page verification */
+	/*
+	 * FAILED after the receiver resumed the guest, without its word that it
+	 * failed (and so paused its copy): the guest may be running there, so the
+	 * source stays paused. Everything else is undone (every dirty bit taken is
+	 * back in the machine's round, tracking on, throttle lifted): once the
+	 * caller knows the receiver does not run the guest, uiommu_machine_resume()
+	 * and another attempt lose nothing.
+	 */
+	bool source_paused;
 };
 
 struct uiommu_migration;

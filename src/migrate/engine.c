@@ -11,7 +11,9 @@
  * was called: engine_unwind() then gives every dirty bit the attempt took
  * back to the machine's round, lifts the throttle and lets the guest and the
  * device run again, so that another attempt (a new migration object on a
- * new transport) starts from a machine that lost nothing.
+ * new transport) starts from a machine that lost nothing; unless the
+ * receiver had resumed the guest and did not say it failed: the source then
+ * stays paused (engine_stopcopy.c).
  *
  * Errors: the first one recorded wins (engine_fail), with a message saying
  * where it happened; later failures during the unwind are only logged.
@@ -154,6 +156,17 @@ static void fill_totals(struct uiommu_migration *mig)
 	}
 }
 
+/* The message says why the source did not resume (cut to fit). */
+static void note_source_paused(struct uiommu_migration *mig)
+{
+	static const char note[] = "; the receiver had resumed the guest: the source stays paused";
+	size_t len = strlen(mig->res.msg), room = sizeof(mig->res.msg) - 1;
+
+	if (len + sizeof(note) - 1 > room)
+		len = room - (sizeof(note) - 1);
+	memcpy(mig->res.msg + len, note, sizeof(note));
+}
+
 /* After an error: undo, then FAILED or CANCELLED. */
 static void finish_failed(struct uiommu_migration *mig, int err)
 {
@@ -168,6 +181,8 @@ static void finish_failed(struct uiommu_migration *mig, int err)
 	if (!cancelled && !mig->res.remote_valid && (err == -EPIPE || err == -ECONNRESET))
 		engine_fetch_verdict(mig);
 	engine_unwind(mig);
+	if (mig->res.source_paused)
+		note_source_paused(mig);
 	/* FAILED and CANCELLED are reachable from every state run passes through. */
 	engine_set_state(mig, cancelled ? UIOMMU_MIG_CANCELLED : UIOMMU_MIG_FAILED);
 }

@@ -37,6 +37,7 @@ struct uiommu_migration {
 	bool bandwidth_set;       /* the caller's limit is in saved_bandwidth */
 	uint64_t saved_bandwidth;
 	bool paused; /* the engine paused the source machine */
+	bool remote_resumed; /* the receiver said it resumed the guest */
 	uint64_t words;
 	uint64_t *send;  /* the pages of the round being sent */
 	uint64_t *taken; /* every bit taken from the machine's round, this attempt */

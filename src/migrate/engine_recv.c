@@ -25,8 +25,9 @@
  * transport allows, failure included.
  *
  * On failure the guest must not run here: the source resumes its own copy
- * when it does not get a good verdict, so a guest resumed here is paused
- * again. The transport is shut down after the verdict, so that a source
+ * when this side says it failed, so a guest resumed here is paused again.
+ * (A source that hears nothing after Resumed stays paused: it cannot tell a
+ * lost good verdict from a lost bad one.) The transport is shut down after the verdict, so that a source
  * still writing pages fails at once instead of filling the socket.
  *
  * Then, if asked, the guest checks its own memory (the VERIFY workload):

@@ -26,10 +26,17 @@
  * back into the machine's round, the throttle is lifted, the device returns
  * to RUNNING (reset if it cannot: ERROR is only left by reset) and the
  * vCPUs run again. Dirty tracking stays on, so that the bits given back and
- * those written since are both in the next attempt's hands. A failure after
- * the receiver resumed the guest (the connection drops before the verdict)
- * leaves the receiver to stop its copy: uiommu_mig_recv() pauses a guest it
- * resumed whenever it fails.
+ * those written since are both in the next attempt's hands.
+ *
+ * Once the receiver has resumed the guest, only its verdict says which copy
+ * may run: uiommu_mig_recv() pauses a guest it resumed whenever it fails, and
+ * reports the failure when the line allows. So after Resumed the source runs
+ * again only on a verdict that says the receiver failed. Any other end (the
+ * line drops before the verdict, a verdict that is good by its status but not
+ * by the source's checks, a cancel) leaves the source paused and says so
+ * (res.source_paused): two running copies of one guest are worse than none,
+ * and the caller, who can ask the destination, decides. Everything else is
+ * undone as above.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -146,6 +153,7 @@ static int wait_resumed(struct uiommu_migration *mig)
 		return engine_fail(mig, ret, "stop-copy: waiting for the receiver to resume: %s",
 				   strerror(-ret));
 	mig->res.downtime_ns = engine_now() - mig->pause_ns;
+	mig->remote_resumed = true;
 	return 0;
 }
 
@@ -209,6 +217,12 @@ static void resume_source(struct uiommu_migration *mig)
 	mig->paused = false;
 }
 
+/* After Resumed, may the source run again? Only if the receiver said it failed. */
+static bool receiver_stopped(const struct uiommu_migration *mig)
+{
+	return !mig->remote_resumed || (mig->res.remote_valid && mig->res.remote.status);
+}
+
 void engine_unwind(struct uiommu_migration *mig)
 {
 	uiommu_round_restore(mig->m->round, mig->taken);
@@ -216,8 +230,15 @@ void engine_unwind(struct uiommu_migration *mig)
 	mig->throttle = 0;
 	if (uiommu_machine_set_throttle(mig->m, 0))
 		uiommu__log(UIOMMU_LOG_WARN, "migration: could not lift the throttle");
-	if (mig->paused)
+	if (!mig->paused)
+		return;
+	if (receiver_stopped(mig)) {
 		resume_source(mig);
+		return;
+	}
+	mig->res.source_paused = true;
+	uiommu__log(UIOMMU_LOG_WARN, "migration: the receiver resumed the guest and did not "
+				     "say it failed: the source stays paused");
 }
 
 void engine_fetch_verdict(struct uiommu_migration *mig)
