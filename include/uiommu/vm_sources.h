@@ -41,7 +41,8 @@
  *                   address (the VMM's passthrough set-up).
  *  "vfio"           a VFIO type1 container's dirty pages (the legacy VFIO
  *                   back end): VFIO_IOMMU_DIRTY_PAGES START, GET_BITMAP over
- *                   IOVA [0, npages * 4 KiB) at 4 KiB, STOP, with the
+ *                   IOVA [0, npages * 4 KiB) at the container's smallest page
+ *                   size (turned into 4 KiB guest pages), STOP, with the
  *                   kernel's rules (pinned pages always dirty; the all-dirty
  *                   rule for IOMMU-backed devices).
  *  "vmm", "soft"    software logs (uiommu_dirty_log_source_create()).
@@ -191,9 +192,14 @@ struct uiommu_vfio_container;
  *     mapped at IOVA = GPA
  * @npages: guest pages covered, IOVA [0, npages * 4 KiB)
  *
- * start is VFIO_IOMMU_DIRTY_PAGES START (after checking that the
- * container's smallest page is 4 KiB: -EOPNOTSUPP otherwise), collect one
- * GET_BITMAP (read and clear) of the whole range at 4 KiB, stop is STOP.
+ * start reads the container's smallest page size P (GET_BITMAP's only
+ * granule) and is then VFIO_IOMMU_DIRTY_PAGES START; collect is one
+ * GET_BITMAP (read and clear) of the whole range at P, whose bits become
+ * guest pages: with P > 4 KiB a bit reports every guest page it covers, with
+ * P < 4 KiB a guest page is reported when any of its bits is; stop is STOP.
+ * When P > 4 KiB, npages * 4 KiB must be a multiple of P (the range must be
+ * exactly the mapped guest RAM): start fails with -EINVAL otherwise. start
+ * may also fail with -ENOMEM (its bitmap, sized for P) or the ioctls' errors.
  * What it reports follows the kernel's type1 rules: pinned pages in every
  * collect, rw writes once, every mapped page in every collect while an
  * IOMMU-backed group outside pinned scope is attached (unless the container
