@@ -325,6 +325,23 @@ static int devices_attach(struct uiommu_vfio_group *g)
 	return 0;
 }
 
+
+/*
+ * A domain must share a page size with the other domains of the container.
+ * The kernel does not check: the container's bitmap becomes 0 and MAP_DMA
+ * then takes the lowest set bit of 0, which is undefined. Refused here,
+ * before the container changes (doc/vfio-type1-quirks.md).
+ */
+static int pgsizes_shared(const struct uiommu_vfio_container *c, struct uiommu_domain *dom)
+{
+	uint64_t bitmap = uiommu_domain_pgsize_bitmap(dom);
+
+	for (const struct uiommu_vfio_group *o = c->groups; o; o = o->next)
+		if (o->attached && o->domain)
+			bitmap &= uiommu_domain_pgsize_bitmap(o->domain);
+	return bitmap ? 0 : -EINVAL;
+}
+
 /* The domain, in the IOAS with every mapping replayed, devices attached. */
 static int group_domain_setup(struct uiommu_vfio_container *c, struct uiommu_vfio_group *g,
 			      const struct uiommu_domain_cfg *cfg)
@@ -333,6 +350,9 @@ static int group_domain_setup(struct uiommu_vfio_container *c, struct uiommu_vfi
 
 	if (ret)
 		return ret;
+	ret = pgsizes_shared(c, g->domain);
+	if (ret)
+		goto err_destroy_domain;
 	ret = uiommu_ioas_domain_add(c->ioas, g->domain, g->aperture_start, g->aperture_last);
 	/* Mappings outside the aperture with an empty list: see the quirks doc. */
 	if (ret == -EADDRINUSE)

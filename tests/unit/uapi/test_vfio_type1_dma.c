@@ -420,6 +420,39 @@ static void test_detach_last_iommu_group(void **state)
 	vt1_free(t);
 }
 
+/*
+ * A group whose IOMMU shares no page size with the container's (x86 4 KiB
+ * pages against the mock format's 2 KiB and up) is refused: the kernel would
+ * leave iova_pgsizes 0 and take the lowest bit of 0 on the next MAP_DMA.
+ * Nothing changes: the first group, its pages and its mapping stay.
+ */
+static void test_attach_without_a_shared_page_size(void **state)
+{
+	struct vt1 *t = vt1_ready(VFIO_TYPE1v2_IOMMU);
+	struct uiommu_hwdev_cfg cfg = { .name = "mock", .format = UIOMMU_PT_MOCK,
+					.pgsize_bitmap = 2048 | (1ull << 20) };
+	struct vfio_iommu_type1_info info = { .argsz = sizeof(info) };
+	struct uiommu_vfio_group *m;
+	struct uiommu_hwdev *hw;
+	struct vfio_iova_range r[8];
+	uint64_t unmapped = 0;
+
+	(void)state;
+	assert_int_equal(uiommu_hwdev_create(&cfg, &hw), 0);
+	m = hw_group(23, hw);
+	assert_int_equal(vt1_map_mem(t, 0, 0x100000, PG), 0);
+	assert_int_equal(uiommu_vfio_group_set_container(m, t->c), -EINVAL);
+	assert_int_equal(cio(t, VFIO_IOMMU_GET_INFO, &info), 0);
+	assert_true(info.iova_pgsizes == PG);
+	assert_int_equal(info_ranges(t, r), 2);
+	assert_int_equal(vt1_map_mem(t, PG, 0x200000, PG), 0);
+	assert_int_equal(vt1_unmap(t, 0, 0x100000, PG, &unmapped), 0);
+	assert_true(unmapped == PG);
+	uiommu_vfio_group_destroy(m);
+	uiommu_hwdev_destroy(hw);
+	vt1_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_attach_aperture_cuts_mapping),
 		cmocka_unit_test(test_attach_empty_list_mapping_outside),
 		cmocka_unit_test(test_detach_last_iommu_group),
+		cmocka_unit_test(test_attach_without_a_shared_page_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
