@@ -312,10 +312,15 @@ static void test_iova_list_copy_replaces_the_destination(void **state)
 	uiommu_iova_list_fini(&b);
 }
 
-/* A plain-malloc image of a list, taken without touching the fail-nth countdown. */
+/*
+ * A plain-malloc image of a list, taken without touching the fail-nth
+ * countdown. Room for any list the random test can build: ranges need a
+ * gap between them, so at most half the model's universe, plus the two u64
+ * ends it sometimes uses (16 slots overflowed now and then, by seed).
+ */
 struct snapshot {
 	struct uiommu_iova_list shallow;
-	struct uiommu_iova_range r[16];
+	struct uiommu_iova_range r[IOVA_MODEL_SIZE / 2 + 4];
 };
 
 static void snap(struct snapshot *s, const struct uiommu_iova_list *l)
