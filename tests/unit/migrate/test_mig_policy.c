@@ -33,6 +33,15 @@ static struct uiommu_mig_round mk(uint64_t pages, uint64_t bps, uint64_t dirty, 
 	return r;
 }
 
+/* A policy with QEMU's defaults. */
+static void policy_default(struct uiommu_mig_policy *p)
+{
+	struct uiommu_mig_policy_cfg cfg;
+
+	uiommu_mig_policy_defaults(&cfg);
+	uiommu_mig_policy_init(p, &cfg);
+}
+
 static void feed(struct uiommu_mig_policy *p, struct uiommu_mig_round r,
 		 struct uiommu_mig_decision *d)
 {
@@ -86,13 +95,11 @@ static void test_a_mostly_zero_round_does_not_lower_the_bandwidth(void **state)
 
 static void test_small_remainder_switches_over_with_the_formula(void **state)
 {
-	struct uiommu_mig_policy_cfg cfg;
 	struct uiommu_mig_policy p;
 	struct uiommu_mig_decision d;
 
 	(void)state;
-	uiommu_mig_policy_defaults(&cfg);
-	uiommu_mig_policy_init(&p, &cfg);
+	policy_default(&p);
 	/* 1 GB/s; 1000 pages + 64 KiB state = 4,161,536 bytes = 4.16 ms. */
 	feed(&p, mk(262144, 1000000000ull, 1000, 0), &d);
 	assert_int_equal(d.action, UIOMMU_MIG_SWITCHOVER);
@@ -102,13 +109,11 @@ static void test_small_remainder_switches_over_with_the_formula(void **state)
 
 static void test_bandwidth_is_smoothed_and_kept_over_empty_rounds(void **state)
 {
-	struct uiommu_mig_policy_cfg cfg;
 	struct uiommu_mig_policy p;
 	struct uiommu_mig_decision d;
 
 	(void)state;
-	uiommu_mig_policy_defaults(&cfg);
-	uiommu_mig_policy_init(&p, &cfg);
+	policy_default(&p);
 	feed(&p, mk(262144, 1000000000ull, 200000, 0), &d);
 	feed(&p, mk(200000, 500000000ull, 150000, 0), &d);
 	assert_true(d.bandwidth_bps >= 749000000ull && d.bandwidth_bps <= 751000000ull);
@@ -118,13 +123,11 @@ static void test_bandwidth_is_smoothed_and_kept_over_empty_rounds(void **state)
 
 static void test_unmeasured_bandwidth_uses_the_nominal_gigabit(void **state)
 {
-	struct uiommu_mig_policy_cfg cfg;
 	struct uiommu_mig_policy p;
 	struct uiommu_mig_decision d;
 
 	(void)state;
-	uiommu_mig_policy_defaults(&cfg);
-	uiommu_mig_policy_init(&p, &cfg);
+	policy_default(&p);
 	/* Nothing sent; 64 KiB of state at 125 MB/s is 0.52 ms. */
 	feed(&p, mk(0, 0, 0, 0), &d);
 	assert_int_equal(d.action, UIOMMU_MIG_SWITCHOVER);
@@ -133,15 +136,13 @@ static void test_unmeasured_bandwidth_uses_the_nominal_gigabit(void **state)
 
 static void test_stuck_remainder_raises_throttle_in_steps_to_the_cap(void **state)
 {
-	struct uiommu_mig_policy_cfg cfg;
 	struct uiommu_mig_policy p;
 	struct uiommu_mig_decision d;
 	double seen[16];
 	int n = 0;
 
 	(void)state;
-	uiommu_mig_policy_defaults(&cfg);
-	uiommu_mig_policy_init(&p, &cfg);
+	policy_default(&p);
 	/* 100 MB/s, 200k pages always pending: 8 s of downtime, never shrinking. */
 	for (int i = 0; i < 40; i++) {
 		feed(&p, mk(200000, 100000000ull, 200000, 0), &d);
@@ -157,14 +158,12 @@ static void test_stuck_remainder_raises_throttle_in_steps_to_the_cap(void **stat
 
 static void test_shrinking_remainder_is_not_throttled(void **state)
 {
-	struct uiommu_mig_policy_cfg cfg;
 	struct uiommu_mig_policy p;
 	struct uiommu_mig_decision d = { .action = UIOMMU_MIG_CONTINUE };
 	uint64_t dirty = 1000000;
 
 	(void)state;
-	uiommu_mig_policy_defaults(&cfg);
-	uiommu_mig_policy_init(&p, &cfg);
+	policy_default(&p);
 	for (int i = 0; i < 10 && d.action != UIOMMU_MIG_SWITCHOVER; i++, dirty /= 2) {
 		feed(&p, mk(dirty, 100000000ull, dirty / 2, 0), &d);
 		assert_int_not_equal(d.action, UIOMMU_MIG_THROTTLE);
@@ -220,14 +219,12 @@ static void test_limits_force_or_give_up(void **state)
 
 static void test_pinned_pages_are_priced_in_the_expected_downtime(void **state)
 {
-	struct uiommu_mig_policy_cfg cfg;
 	struct uiommu_mig_policy p;
 	struct uiommu_mig_decision d;
 	struct uiommu_mig_round r;
 
 	(void)state;
-	uiommu_mig_policy_defaults(&cfg);
-	uiommu_mig_policy_init(&p, &cfg);
+	policy_default(&p);
 	/* 1 GB/s; 1000 pending of which 250 pinned: 1,024,000 bytes = 1.02 ms theirs. */
 	r = mk(262144, 1000000000ull, 1000, 0);
 	r.pinned_pages = r.always_dirty_pages = 250;
